@@ -1,0 +1,45 @@
+"""cimrca: special-education Compliance and Improvement Monitoring (CIM) toolkit for California.
+
+Significant-disproportionality risk ratios (34 CFR 300.647), SPP/APR indicator trends and
+per-LEA root-cause packets. The public Python API (names load on first use, so that the command
+line starts fast):
+
+- :func:`load_dataset` / :func:`dataset_from_frames` read and validate a canonical data set.
+- :func:`load_profile` reads a state profile (``california``, ``federal_defaults`` or a YAML path).
+- :func:`compute_results` computes the statewide results table in one vectorised pass;
+  :func:`write_results`, :func:`read_results` and :func:`lea_slice` store and filter it.
+- :class:`CimrcaError` is the base of every error caused by input or usage.
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Dataset": "dataset",
+    "load_dataset": "dataset",
+    "dataset_from_frames": "dataset",
+    "Profile": "profiles",
+    "load_profile": "profiles",
+    "compute_results": "methodology",
+    "write_results": "methodology",
+    "read_results": "methodology",
+    "lea_slice": "methodology",
+    "RESULT_COLUMNS": "methodology",
+    "CimrcaError": "errors",
+    "DataValidationError": "errors",
+    "ProfileError": "errors",
+}
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cimrca' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,285 @@
+"""The ``cimrca`` command line: parses arguments, calls the package, reports.
+
+Exit status: 0 success, 1 when some LEAs failed in a batch, 2 for bad input or usage.
+User errors (:class:`~cimrca.errors.CimrcaError`) print plain lines on stderr without a
+traceback unless ``--debug`` is given. Heavy modules are imported inside the handlers so that
+``cimrca --help`` and ``cimrca compute`` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import CimrcaError, UsageError
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cimrca",
+        description=(
+            "Significant-disproportionality risk ratios (34 CFR 300.647), SPP/APR indicator "
+            "trends and per-LEA root-cause packets for California's Compliance and Improvement "
+            "Monitoring (CIM)."
+        ),
+        epilog="Run `cimrca COMMAND --help` for the options of each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"cimrca {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show a full traceback for errors (for bug reports)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    # --- sample -------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "sample",
+        help="write a synthetic canonical data set",
+        description="Write a seeded synthetic California-like data set (every canonical table).",
+    )
+    p.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="folder to write the CSVs into")
+    p.add_argument("--leas", type=int, default=50, metavar="N", help="number of LEAs (default 50)")
+    p.add_argument("--years", type=int, default=5, metavar="K", help="school years (default 5)")
+    p.add_argument("--seed", type=int, default=2024, metavar="S", help="random seed (default 2024)")
+    p.set_defaults(handler=_cmd_sample)
+
+    # --- validate -----------------------------------------------------------------------------
+    p = sub.add_parser(
+        "validate",
+        help="load and validate a data set; print every problem",
+        description="Load a canonical data set and check every rule of data.md section 1. "
+        "Prints every problem with file, row, column and value; exit status 2 if any.",
+    )
+    p.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="folder of canonical CSVs")
+    p.set_defaults(handler=_cmd_validate)
+
+    # --- compute ------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "compute",
+        help="statewide results table of risk ratios and determinations",
+        description="Compute every risk ratio, alternate risk ratio and multi-year determination "
+        "for every LEA, and write the results table (.csv or .parquet by extension).",
+    )
+    p.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="folder of canonical CSVs")
+    p.add_argument(
+        "--out", type=Path, required=True, metavar="FILE", help="results .csv or .parquet"
+    )
+    _add_profile(p)
+    p.set_defaults(handler=_cmd_compute)
+
+    # --- import -------------------------------------------------------------------------------
+    from .importers import IMPORT_KINDS
+
+    p = sub.add_parser(
+        "import",
+        help="convert real CDE / IDEA 618 files or a student roster into canonical tables",
+        description="Convert real public files or a student roster into canonical tables in "
+        "DATA_DIR, merging with what is there; a value that differs from one already stored is "
+        "an error naming both sources.",
+    )
+    p.add_argument(
+        "kind", choices=IMPORT_KINDS, metavar="KIND", help=f"one of: {', '.join(IMPORT_KINDS)}"
+    )
+    p.add_argument("paths", type=Path, nargs="+", metavar="PATH", help="files to import")
+    p.add_argument(
+        "--out", type=Path, required=True, metavar="DATA_DIR", help="canonical data folder"
+    )
+    p.add_argument(
+        "--mapping", type=Path, metavar="YAML", help="roster only: YAML mapping of column names"
+    )
+    p.add_argument(
+        "--spedps-level",
+        choices=("D", "A"),
+        default="D",
+        help="cde-spedps only: read reporting-district rows (D, default) or district of "
+        "special-education accountability rows (A)",
+    )
+    p.set_defaults(handler=_cmd_import)
+
+    # --- batch --------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "batch",
+        help="per-LEA packets: workbook, executed notebook, HTML",
+        description="Run the packet notebook for each LEA and write OUT_DIR/leas/<lea_id>/ with "
+        "the root-cause workbook, the executed notebook, the HTML packet and a findings JSON; "
+        "also results.csv, manifest.csv and the state overview.",
+    )
+    p.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="folder of canonical CSVs")
+    p.add_argument("--out", type=Path, required=True, metavar="OUT_DIR", help="output folder")
+    p.add_argument(
+        "--lea",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="an LEA to run (repeatable; default all)",
+    )
+    p.add_argument("--selpa", metavar="NAME", help="run the LEAs whose selpa in leas.csv is NAME")
+    p.add_argument(
+        "--jobs", type=int, metavar="N", help="parallel workers (default: number of cores)"
+    )
+    _add_profile(p)
+    p.add_argument(
+        "--shard", metavar="I/N", help="run the I-th of N disjoint slices of the LEAs (1-based)"
+    )
+    p.add_argument("--force", action="store_true", help="redo LEAs whose inputs are unchanged")
+    p.add_argument(
+        "--annotations",
+        type=Path,
+        metavar="DB",
+        help="annotation store (default OUT_DIR/annotations.sqlite)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Dask distributed scheduler address (needs the dask extra)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="wall-clock limit per LEA (default 600)",
+    )
+    p.set_defaults(handler=_cmd_batch)
+
+    # --- annotations --------------------------------------------------------------------------
+    p = sub.add_parser(
+        "annotations",
+        help="harvest, export or import consultants' annotations",
+        description="Work with the annotation store that keeps consultants' notes across re-runs.",
+    )
+    asub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    a = asub.add_parser(
+        "harvest",
+        help="read consultants' edits back from the workbooks",
+        description="Read every workbook under OUT_DIR/leas and record new and changed annotations.",
+    )
+    a.add_argument("out_dir", type=Path, metavar="OUT_DIR")
+    a.add_argument(
+        "--annotations", type=Path, metavar="DB", help="store (default OUT_DIR/annotations.sqlite)"
+    )
+    a.set_defaults(handler=_cmd_annotations_harvest)
+    a = asub.add_parser(
+        "export",
+        help="write the store's current annotations to CSV",
+        description="Write the store's current annotations to a CSV file.",
+    )
+    a.add_argument("db", type=Path, metavar="DB")
+    a.add_argument("--csv", type=Path, required=True, metavar="FILE")
+    a.set_defaults(handler=_cmd_annotations_export)
+    a = asub.add_parser(
+        "import",
+        help="load annotations from CSV (same conflict rules as harvest)",
+        description="Load annotations from a CSV written by `export`; conflicts follow the harvest rules.",
+    )
+    a.add_argument("db", type=Path, metavar="DB")
+    a.add_argument("--csv", type=Path, required=True, metavar="FILE")
+    a.set_defaults(handler=_cmd_annotations_import)
+    return parser
+
+
+def _add_profile(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--profile",
+        default="california",
+        metavar="NAME_OR_YAML",
+        help="state profile: a shipped name (california, federal_defaults) or a YAML path (default california)",
+    )
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from .sample import write_sample
+
+    for line in write_sample(args.out_dir, n_leas=args.leas, n_years=args.years, seed=args.seed):
+        print(line)
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .dataset import load_dataset
+
+    ds = load_dataset(args.data_dir)
+    print(ds.describe())
+    return 0
+
+
+def _cmd_compute(args: argparse.Namespace) -> int:
+    from .dataset import load_dataset
+    from .methodology import compute_results, write_results
+    from .profiles import load_profile
+
+    out = Path(args.out)
+    if out.suffix.lower() not in {".csv", ".parquet"}:
+        raise UsageError(f"--out must end in .csv or .parquet, found {out.name!r}.")
+    profile = load_profile(args.profile)
+    ds = load_dataset(args.data_dir)
+    results = compute_results(ds, profile)
+    for note in results.attrs.get("notes", []):
+        print(f"note: {note}", file=sys.stderr)
+    write_results(results, out)
+    n_ident = results.loc[results["significantly_disproportionate"], "lea_id"].nunique()
+    print(
+        f"wrote {len(results):,} rows for {results['lea_id'].nunique():,} LEAs to {out} "
+        f"(profile {profile.name}; {n_ident} LEA(s) significantly disproportionate)"
+    )
+    return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from .importers import import_files
+
+    for line in import_files(
+        args.kind, args.paths, args.out, mapping=args.mapping, spedps_level=args.spedps_level
+    ):
+        print(line)
+    return 0
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import run_batch_cli
+
+    return run_batch_cli(args)
+
+
+def _cmd_annotations_harvest(args: argparse.Namespace) -> int:
+    from .annotations import harvest_cli
+
+    return harvest_cli(args)
+
+
+def _cmd_annotations_export(args: argparse.Namespace) -> int:
+    from .annotations import export_cli
+
+    return export_cli(args)
+
+
+def _cmd_annotations_import(args: argparse.Namespace) -> int:
+    from .annotations import import_cli
+
+    return import_cli(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``cimrca`` command. Returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except CimrcaError as exc:
+        if args.debug:
+            raise
+        print(f"cimrca {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print("cimrca: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,642 @@
+"""Loading and validating a canonical data set (data.md section 1).
+
+A data set is a folder of CSV files. :func:`load_dataset` reads every table with string code
+columns, checks every rule of data.md section 1, and either returns a frozen :class:`Dataset` or
+raises :class:`~cimrca.errors.DataValidationError` listing every problem of every file (file,
+row as a spreadsheet numbers it, column, value, what to do). Files are only read, never modified,
+and no row is ever dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .codes import (
+    ALL_DISABILITIES,
+    ALL_RACE_CODES,
+    DISABILITIES,
+    ENVIRONMENTS,
+    REMOVAL_TYPES,
+    STATE_TABLES,
+)
+from .errors import DataValidationError, Problem
+
+__all__ = ["Dataset", "TABLES", "load_dataset", "dataset_from_frames"]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """What one canonical CSV holds: its key columns, count columns and code vocabularies."""
+
+    file: str
+    columns: tuple[str, ...]
+    key: tuple[str, ...]
+    counts: tuple[str, ...] = ("count",)
+    required: bool = True
+    codes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    optional_columns: tuple[str, ...] = ()
+
+
+#: The canonical tables, by name (data.md section 1).
+TABLES: dict[str, TableSpec] = {
+    "leas": TableSpec(
+        "leas.csv",
+        ("lea_id", "lea_name"),
+        key=("lea_id",),
+        counts=(),
+        optional_columns=("county", "selpa", "lea_type"),
+    ),
+    "enrollment": TableSpec(
+        "enrollment.csv",
+        ("school_year", "lea_id", "race_ethnicity", "count"),
+        key=("school_year", "lea_id", "race_ethnicity"),
+        codes={"race_ethnicity": ALL_RACE_CODES},
+    ),
+    "child_count": TableSpec(
+        "child_count.csv",
+        ("school_year", "lea_id", "race_ethnicity", "disability", "count"),
+        key=("school_year", "lea_id", "race_ethnicity", "disability"),
+        codes={"race_ethnicity": ALL_RACE_CODES, "disability": DISABILITIES + (ALL_DISABILITIES,)},
+    ),
+    "environments": TableSpec(
+        "environments.csv",
+        ("school_year", "lea_id", "race_ethnicity", "environment", "count"),
+        key=("school_year", "lea_id", "race_ethnicity", "environment"),
+        required=False,
+        codes={"race_ethnicity": ALL_RACE_CODES, "environment": ENVIRONMENTS},
+    ),
+    "discipline": TableSpec(
+        "discipline.csv",
+        ("school_year", "lea_id", "race_ethnicity", "removal_type", "count"),
+        key=("school_year", "lea_id", "race_ethnicity", "removal_type"),
+        required=False,
+        codes={"race_ethnicity": ALL_RACE_CODES, "removal_type": REMOVAL_TYPES},
+    ),
+    "indicators": TableSpec(
+        "indicators.csv",
+        ("school_year", "lea_id", "indicator", "numerator", "denominator"),
+        key=("school_year", "lea_id", "indicator"),
+        counts=("numerator", "denominator"),
+        required=False,
+    ),
+    "targets": TableSpec(
+        "targets.csv",
+        ("school_year", "indicator", "target", "higher_is_better"),
+        key=("school_year", "indicator"),
+        counts=(),
+        required=False,
+        optional_columns=("label",),
+    ),
+    "state_totals": TableSpec(
+        "state_totals.csv",
+        ("school_year", "table", "race_ethnicity", "code", "count"),
+        key=("school_year", "table", "race_ethnicity", "code"),
+        required=False,
+        codes={"race_ethnicity": ALL_RACE_CODES, "table": tuple(STATE_TABLES)},
+    ),
+}
+COUNT_TABLES = ("enrollment", "child_count", "environments", "discipline")
+_SCHOOL_YEAR = re.compile(r"^(\d{4})-(\d{2})$")
+_LEA_ID = re.compile(r"^\d{7}$")
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f"}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A validated canonical data set.
+
+    Code columns are strings; count columns are float64 with NaN for a missing (suppressed or
+    empty) count, so that missing and zero stay distinct. ``environments``, ``discipline``,
+    ``state_totals``, ``indicators`` and ``targets`` are ``None`` when their files are absent
+    (public CDE files give no discipline by race for students with disabilities): the categories
+    an absent table feeds are not calculated, reason ``missing_input``.
+    """
+
+    path: Path | None
+    leas: pd.DataFrame
+    enrollment: pd.DataFrame
+    child_count: pd.DataFrame
+    environments: pd.DataFrame | None
+    discipline: pd.DataFrame | None
+    indicators: pd.DataFrame | None = None
+    targets: pd.DataFrame | None = None
+    state_totals: pd.DataFrame | None = None
+    name: str = ""
+    is_synthetic: bool = False
+    description: str = ""
+    notes: tuple[str, ...] = ()
+
+    @property
+    def school_years(self) -> tuple[str, ...]:
+        """Every school year present in a count table, sorted."""
+        years = set()
+        for table in COUNT_TABLES:
+            frame = getattr(self, table)
+            if frame is not None:
+                years.update(frame["school_year"].unique())
+        return tuple(sorted(years))
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        return getattr(self, name)
+
+    def lea_name(self, lea_id: str) -> str:
+        match = self.leas.loc[self.leas["lea_id"] == lea_id, "lea_name"]
+        return str(match.iloc[0]) if len(match) else lea_id
+
+    def describe(self) -> str:
+        """A short human summary: what was loaded."""
+        years = self.school_years
+        span = f"{years[0]} to {years[-1]}" if years else "no school years"
+        lines = [
+            f"{self.name or self.path}: valid. {len(self.leas):,} LEAs, {len(years)} school "
+            f"year(s) ({span}){' - SYNTHETIC DATA' if self.is_synthetic else ''}.",
+        ]
+        for table in TABLES:
+            frame = getattr(self, table)
+            if frame is not None:
+                missing = sum(int(frame[c].isna().sum()) for c in TABLES[table].counts)
+                extra = f", {missing:,} missing counts" if missing else ""
+                lines.append(f"  {TABLES[table].file}: {len(frame):,} rows{extra}")
+        lines.extend(f"  note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+
+def load_dataset(data_dir: str | Path) -> Dataset:
+    """Read and validate the canonical data set in ``data_dir``.
+
+    Parameters
+    ----------
+    data_dir
+        Folder holding ``leas.csv``, ``enrollment.csv``, ``child_count.csv``,
+        ``environments.csv``, ``discipline.csv`` and optionally ``indicators.csv``,
+        ``targets.csv``, ``state_totals.csv`` and ``dataset.yaml`` (``name``, ``synthetic``).
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    DataValidationError
+        With every problem of every file (missing file or column, unknown code, negative or
+        non-integer count, duplicate key, unknown LEA, outcome larger than its base, malformed
+        school year, ``ALL`` mixed with disability rows).
+
+    Examples
+    --------
+    >>> ds = load_dataset("data/sample")
+    >>> ds.is_synthetic, len(ds.school_years)
+    (True, 5)
+    """
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        raise DataValidationError(
+            [
+                Problem(
+                    str(folder), None, None, None, "data folder not found",
+                    "Give the folder that holds leas.csv, enrollment.csv and the other tables.",
+                )
+            ]
+        )  # fmt: skip
+    problems: list[Problem] = []
+    frames: dict[str, pd.DataFrame | None] = {}
+    for name, spec in TABLES.items():
+        path = folder / spec.file
+        if not path.is_file():
+            if spec.required:
+                problems.append(
+                    Problem(
+                        str(path), None, None, None, "required file is missing",
+                        f"Add {spec.file} with columns {', '.join(spec.columns)}.",
+                    )
+                )  # fmt: skip
+            frames[name] = None
+            continue
+        frames[name] = _read_csv(path, spec, problems)
+    meta = _read_meta(folder, problems)
+    # Keep validating after a bad cell, so that every problem of every file is reported at once.
+    return _validated(frames, path=folder, meta=meta, file_prefix=str(folder), problems=problems)
+
+
+def dataset_from_frames(
+    tables: Mapping[str, pd.DataFrame], *, name: str = "in-memory", is_synthetic: bool = False
+) -> Dataset:
+    """Validate in-memory tables (keyed like :data:`TABLES`) exactly as :func:`load_dataset` does.
+
+    Code columns are converted to strings and counts to float; the frames given are not modified.
+    """
+    problems: list[Problem] = []
+    frames: dict[str, pd.DataFrame | None] = {}
+    for table, spec in TABLES.items():
+        frame = tables.get(table)
+        if frame is None:
+            if spec.required:
+                problems.append(
+                    Problem(spec.file, None, None, None, "required table is missing",
+                            f"Provide {table} with columns {', '.join(spec.columns)}.")
+                )  # fmt: skip
+            frames[table] = None
+            continue
+        text = frame.astype(object).where(frame.notna(), "").astype(str)
+        frames[table] = _typed(text, spec, spec.file, problems)
+    meta = {"name": name, "synthetic": is_synthetic}
+    return _validated(frames, path=None, meta=meta, file_prefix="", problems=problems)
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def _read_meta(folder: Path, problems: list[Problem]) -> dict:
+    path = folder / "dataset.yaml"
+    if not path.is_file():
+        return {"name": folder.name}
+    import yaml
+
+    try:
+        meta = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        problems.append(Problem(str(path), None, None, None, f"not valid YAML ({exc})",
+                                "Fix the file or remove it."))  # fmt: skip
+        return {}
+    if not isinstance(meta, dict):
+        problems.append(Problem(str(path), None, None, None, "must be a mapping",
+                                "Use keys name, synthetic, description, source."))  # fmt: skip
+        return {}
+    meta.setdefault("name", folder.name)
+    return meta
+
+
+def _read_csv(path: Path, spec: TableSpec, problems: list[Problem]) -> pd.DataFrame | None:
+    """Read one CSV: codes as text (leading zeros kept), counts as numbers (empty = missing).
+
+    Counts are parsed as numbers directly when every cell is numeric or empty (the fast path);
+    otherwise the file is read as text so that every bad cell can be reported.
+    """
+    fast_types = dict.fromkeys(spec.counts, "float64")
+    for types in (fast_types, {}):
+        try:
+            raw = pd.read_csv(
+                path, dtype=lambda_types(types), keep_default_na=False, na_values=[""],
+                engine="pyarrow",
+            )  # fmt: skip
+            break
+        except Exception:  # a non-numeric count, or a layout pyarrow cannot parse
+            continue
+    else:
+        try:
+            raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+        except Exception as exc:
+            problems.append(
+                Problem(str(path), None, None, None, f"cannot be read as CSV ({exc})",
+                        "Save it as UTF-8 comma-separated text with a header row.")
+            )  # fmt: skip
+            return None
+    raw.columns = [str(c).strip().lstrip("\ufeff") for c in raw.columns]
+    return _typed(raw, spec, str(path), problems)
+
+
+def lambda_types(count_types: dict[str, str]):
+    """A ``dtype`` mapping for ``read_csv``: text for every column but the given counts."""
+    from collections import defaultdict
+
+    return defaultdict(lambda: str, count_types)
+
+
+def _typed(raw: pd.DataFrame, spec: TableSpec, file: str, problems: list[Problem]):
+    """Check columns and convert counts to float (NaN = missing); codes stay strings."""
+    missing = [c for c in spec.columns if c not in raw.columns]
+    if missing:
+        for column in missing:
+            problems.append(
+                Problem(file, 1, column, None, "required column is missing",
+                        f"The header must include {', '.join(spec.columns)}.")
+            )  # fmt: skip
+        return None
+    frame = raw.copy()
+    for column in frame.columns:
+        if column in spec.counts:
+            frame[column] = _to_count(frame[column], file, column, problems)
+        else:
+            frame[column] = _text(frame[column])
+    return frame
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Codes and names as stripped text; empty cells become empty strings."""
+    values = values.fillna("").astype(str)
+    uniques = pd.Series(values.unique())
+    if (uniques != uniques.str.strip()).any():
+        values = values.str.strip()
+    return values
+
+
+def _to_count(values: pd.Series, file: str, column: str, problems: list[Problem]) -> pd.Series:
+    """Non-negative integer counts as float64; an empty cell is missing (NaN)."""
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = values.astype(float)
+        text = None
+    else:
+        text = values.fillna("").astype(str).str.strip()
+        numbers = pd.to_numeric(text.where(text != "", None), errors="coerce").astype(float)
+        bad_number = numbers.isna() & (text != "")
+        _report(problems, bad_number, file, column, text, "count is not a number",
+                "Use a whole number, or leave the cell empty if the count is missing.")  # fmt: skip
+    negative = numbers < 0
+    fractional = numbers.notna() & (np.floor(numbers) != numbers)
+    if negative.any() or fractional.any():
+        shown = text if text is not None else numbers.map("{:g}".format)
+        _report(problems, negative, file, column, shown, "count is negative",
+                "Counts are zero or more.")  # fmt: skip
+        _report(problems, fractional, file, column, shown, "count is not a whole number",
+                "Counts are whole numbers of children.")  # fmt: skip
+    return numbers
+
+
+def _report(problems, mask, file, column, values, what, fix) -> None:
+    for i in np.flatnonzero(np.asarray(mask)):
+        problems.append(Problem(file, int(i) + 2, column, str(values.iloc[i]), what, fix))
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+def positions(values: pd.Series, vocabulary) -> np.ndarray:
+    """Position of each value in ``vocabulary`` (-1 when absent), computed in Arrow (fast)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    found = pc.index_in(
+        pa.array(values, pa.string()), value_set=pa.array(list(vocabulary), pa.string())
+    )
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _validated(
+    frames: dict, *, path: Path | None, meta: dict, file_prefix: str, problems: list[Problem]
+) -> Dataset:
+
+    def fname(table: str) -> str:
+        file = TABLES[table].file
+        return str(Path(file_prefix) / file) if file_prefix else file
+
+    leas = frames["leas"]
+    if leas is not None:
+        _check_leas(leas, fname("leas"), problems)
+    lea_ids = pd.unique(leas["lea_id"]) if leas is not None else None
+    years = sorted(
+        set().union(
+            *(
+                frames[t]["school_year"].unique()
+                for t in TABLES
+                if frames[t] is not None and "school_year" in frames[t]
+            )
+        )
+    )
+    vocabularies = {"school_year": years, "lea_id": lea_ids}
+    coded: dict[str, dict[str, np.ndarray]] = {}
+    for table, frame in frames.items():
+        if frame is None or table == "leas":
+            continue
+        spec = TABLES[table]
+        file = fname(table)
+        codes = {}
+        for column in spec.key:
+            vocabulary = spec.codes.get(column)
+            if vocabulary is None:
+                vocabulary = vocabularies.get(column)
+            if vocabulary is None:  # open vocabularies (indicator codes): their own uniques
+                vocabulary = pd.unique(frame[column])
+            codes[column] = positions(frame[column], vocabulary)
+            if column in spec.codes:
+                _report(problems, codes[column] < 0, file, column, frame[column],
+                        f"unknown {column} code", f"Use one of {', '.join(spec.codes[column])}.")  # fmt: skip
+            if column in ("lea_id", "indicator"):
+                empty = frame[column] == ""
+                _report(problems, empty, file, column, frame[column], f"{column} is empty",
+                        f"Every row needs a {column}.")  # fmt: skip
+        coded[table] = codes
+        _check_years(frame, file, problems)
+        _check_duplicates(frame, spec, codes, file, problems)
+        if "lea_id" in codes and lea_ids is not None:
+            unknown = (codes["lea_id"] < 0) & (frame["lea_id"] != "").to_numpy()
+            _report(problems, unknown, file, "lea_id", frame["lea_id"], "LEA is not in leas.csv",
+                    "Add the LEA to leas.csv or correct the code.")  # fmt: skip
+    if frames["child_count"] is not None:
+        _check_all_mixed(
+            frames["child_count"], coded["child_count"], fname("child_count"), problems
+        )
+    if all(frames[t] is not None for t in ("leas", "enrollment", "child_count")):
+        _check_outcomes(
+            frames, coded, (len(years), len(lea_ids), len(ALL_RACE_CODES)), fname, problems
+        )
+    _check_indicators(frames["indicators"], fname("indicators"), problems)
+    targets = frames["targets"]
+    if targets is not None:
+        frames["targets"] = _check_targets(targets, fname("targets"), problems)
+    if frames["state_totals"] is not None:
+        _check_state_codes(frames["state_totals"], fname("state_totals"), problems)
+    if problems:
+        raise DataValidationError(problems)
+
+    notes = [
+        f"no {TABLES[t].file}: the categories it feeds are not calculated (missing_input)."
+        for t in ("environments", "discipline")
+        if frames[t] is None
+    ]
+    if frames["state_totals"] is None:
+        notes.append(
+            'no state_totals.csv: "the State" means the LEAs of this data set (their sums).'
+        )
+    return Dataset(
+        path=path,
+        leas=frames["leas"],
+        enrollment=frames["enrollment"],
+        child_count=frames["child_count"],
+        environments=frames["environments"],
+        discipline=frames["discipline"],
+        indicators=frames["indicators"],
+        targets=frames["targets"],
+        state_totals=frames["state_totals"],
+        name=str(meta.get("name", "")),
+        is_synthetic=bool(meta.get("synthetic", False)),
+        description=str(meta.get("description", "") or ""),
+        notes=tuple(notes),
+    )
+
+
+def _check_leas(leas: pd.DataFrame, file: str, problems: list[Problem]) -> None:
+    bad = ~leas["lea_id"].str.fullmatch(_LEA_ID.pattern)
+    _report(problems, bad, file, "lea_id", leas["lea_id"], "lea_id is not a 7-digit CDE code",
+            "Use the 7-digit code (county 2 + district 5, or a charter's 7-digit school code), "
+            "keeping leading zeros.")  # fmt: skip
+    dup = leas["lea_id"].duplicated(keep="first")
+    _report(problems, dup, file, "lea_id", leas["lea_id"], "duplicate LEA",
+            "List each LEA once.")  # fmt: skip
+    empty = leas["lea_name"] == ""
+    _report(problems, empty, file, "lea_name", leas["lea_name"], "LEA name is empty",
+            "Give every LEA a name.")  # fmt: skip
+
+
+def _check_years(frame, file, problems) -> None:
+    years = frame["school_year"]
+    unique = pd.Series(years.unique())
+    parts = unique.str.extract(_SCHOOL_YEAR.pattern)
+    ok = parts[0].notna() & (
+        (parts[0].fillna("0").astype(int) + 1) % 100 == parts[1].fillna("-1").astype(int)
+    )
+    bad_values = set(unique[~ok.to_numpy()])
+    if bad_values:
+        _report(problems, years.isin(bad_values), file, "school_year", years,
+                "school year is not in YYYY-YY form", "Write school years like 2023-24.")  # fmt: skip
+
+
+def _combined_key(codes: dict[str, np.ndarray], columns) -> np.ndarray:
+    """One int64 per row from the positions of several key columns (-1 kept distinct)."""
+    key = np.zeros(len(next(iter(codes.values()))), dtype=np.int64)
+    for column in columns:
+        c = codes[column] + 1
+        key = key * (int(c.max(initial=0)) + 1) + c
+    return key
+
+
+def _check_duplicates(frame, spec: TableSpec, codes, file, problems) -> None:
+    dup = pd.Series(_combined_key(codes, spec.key)).duplicated(keep="first").to_numpy()
+    for i in np.flatnonzero(dup):
+        key = ", ".join(f"{k}={frame[k].iloc[i]}" for k in spec.key)
+        problems.append(Problem(file, int(i) + 2, None, key, "duplicate key row",
+                                "Keep one row per key; sum or correct the duplicates."))  # fmt: skip
+
+
+def _check_all_mixed(child_count, codes, file, problems) -> None:
+    is_all = (child_count["disability"] == ALL_DISABILITIES).to_numpy()
+    if not is_all.any():
+        return
+    key = _combined_key(codes, ("school_year", "lea_id", "race_ethnicity"))
+    mixed = np.isin(key, key[is_all]) & np.isin(key, key[~is_all]) & is_all
+    _report(problems, mixed, file, "disability", child_count["disability"],
+            "ALL rows are mixed with disability rows for the same LEA, year and race",
+            "Give either ALL or the disability categories for an LEA, year and race, not both.")  # fmt: skip
+
+
+def _check_outcomes(frames, coded, shape, fname: Callable[[str], str], problems) -> None:
+    """An outcome count larger than its base population is an error (TDR is exempt).
+
+    Missing counts are skipped (a sum of the known counts is a lower bound); an absent base row
+    means zero. Sums are accumulated with ``bincount`` over (year, LEA, race) positions.
+    """
+    size = int(np.prod(shape))
+
+    def cell(table):
+        c = coded[table]
+        ok = (c["school_year"] >= 0) & (c["lea_id"] >= 0) & (c["race_ethnicity"] >= 0)
+        flat = np.where(ok, 0, 0)
+        flat[ok] = np.ravel_multi_index(
+            (c["school_year"][ok], c["lea_id"][ok], c["race_ethnicity"][ok]), shape
+        )
+        return flat, ok
+
+    def sums(table, where=None):
+        flat, ok = cell(table)
+        keep = ok if where is None else ok & where
+        weights = np.nan_to_num(frames[table]["count"].to_numpy(dtype=float))
+        return np.bincount(flat[keep], weights=weights[keep], minlength=size)
+
+    enrolled = sums("enrollment")
+    cwd = sums("child_count")
+    checks = [
+        (
+            "child_count",
+            cwd,
+            enrolled,
+            None,
+            "children with disabilities (summed over disabilities) exceed the children enrolled",
+        ),
+    ]
+    if frames["environments"] is not None:
+        checks.append(
+            (
+                "environments",
+                sums("environments"),
+                cwd,
+                None,
+                "children counted in environments exceed the children with disabilities "
+                "in child_count.csv",
+            )
+        )
+    if frames["discipline"] is not None:
+        is_tdr = (frames["discipline"]["removal_type"] == "TDR").to_numpy()
+        checks.append(
+            (
+                "discipline",
+                None,
+                cwd,
+                ~is_tdr,
+                "children removed exceed the children with disabilities in child_count.csv",
+            )
+        )
+    for table, outcome_sums, base, rows_own, what in checks:
+        rows = frames[table]
+        flat, ok = cell(table)
+        if outcome_sums is not None:  # the outcome is the sum over the table's codes
+            outcome = outcome_sums[flat]
+            first = ~pd.Series(flat).duplicated(keep="first").to_numpy()
+            over = ok & first & (outcome > base[flat])
+        else:  # each row is an outcome of its own
+            outcome = np.nan_to_num(rows["count"].to_numpy(dtype=float))
+            over = ok & rows_own & (outcome > base[flat])
+        for i in np.flatnonzero(over):
+            key = " ".join(
+                str(rows[k].iloc[i]) for k in ("school_year", "lea_id", "race_ethnicity")
+            )
+            problems.append(
+                Problem(fname(table), int(i) + 2, "count",
+                        f"{key}: {outcome[i]:g} > {base[flat[i]]:g}", what,
+                        "Correct the counts: an outcome cannot be larger than its base population "
+                        "(an absent base row counts as zero).")
+            )  # fmt: skip
+
+
+def _check_indicators(indicators, file, problems) -> None:
+    if indicators is None:
+        return
+    over = indicators["numerator"] > indicators["denominator"]
+    _report(problems, over, file, "numerator", indicators["numerator"].astype(str),
+            "numerator is larger than the denominator",
+            "An indicator rate is numerator / denominator; correct the counts.")  # fmt: skip
+
+
+def _check_targets(targets, file, problems) -> pd.DataFrame:
+    out = targets.copy()
+    target = pd.to_numeric(targets["target"].where(targets["target"] != "", None), errors="coerce")
+    bad = (target.isna() & (targets["target"] != "")) | (target < 0) | (target > 1)
+    _report(problems, bad, file, "target", targets["target"], "target is not a proportion",
+            "Write targets as proportions between 0 and 1 (0.512, not 51.2).")  # fmt: skip
+    hib = targets["higher_is_better"].str.lower()
+    bad_hib = ~hib.isin(_TRUE | _FALSE)
+    _report(problems, bad_hib, file, "higher_is_better", targets["higher_is_better"],
+            "higher_is_better is not true or false", "Write true or false.")  # fmt: skip
+    out["target"] = target.astype(float)
+    out["higher_is_better"] = hib.isin(_TRUE)
+    if "label" not in out.columns:
+        out["label"] = out["indicator"]
+    return out
+
+
+def _check_state_codes(state_totals, file, problems) -> None:
+    for table, column in STATE_TABLES.items():
+        rows = state_totals["table"] == table
+        if column is None:
+            bad = rows & (state_totals["code"] != "")
+            fix = "Leave code empty for enrollment rows."
+        else:
+            allowed = TABLES[table].codes[column]
+            bad = rows & ~state_totals["code"].isin(allowed)
+            fix = f"Use one of {', '.join(allowed)} for {table} rows."
+        _report(problems, bad, file, "code", state_totals["code"], f"unknown code for {table}", fix)

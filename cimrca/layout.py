@@ -1,0 +1,81 @@
+"""The workbook's fixed layout: sheet names, keys and annotation columns.
+
+This is the contract between :mod:`cimrca.workbook` (which writes workbooks) and
+:mod:`cimrca.annotations` (which reads consultants' edits back and writes them into regenerated
+workbooks). outputs.md section 4 fixes the sheet names and keys.
+
+In every annotatable sheet one row is the header row: its column A reads ``finding_id``. Each row
+below it whose column A holds a key is an annotatable row; the annotation cells are the cells
+under the headers listed in :data:`ANNOTATION_COLUMNS` for that sheet.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SHEETS",
+    "ORPHANS_SHEET",
+    "LISTS_SHEET",
+    "KEY_HEADER",
+    "REVIEW_COLUMNS",
+    "STATUS_CHOICES",
+    "ANNOTATION_COLUMNS",
+    "PREVIOUS_NOTE_HEADER",
+    "finding_key",
+    "indicator_key",
+    "root_cause_key",
+    "action_key",
+]
+
+#: The eight sheets of every workbook, in order (names exact).
+SHEETS: tuple[str, ...] = (
+    "Summary",
+    "Disproportionality",
+    "Indicators",
+    "Drill-Down",
+    "Charts",
+    "Root Causes",
+    "Action Plan",
+    "Parameters",
+)
+ORPHANS_SHEET = "Orphaned annotations"
+LISTS_SHEET = "Lists"  # hidden sheet holding drop-down choices
+
+KEY_HEADER = "finding_id"
+STATUS_CHOICES: tuple[str, ...] = (
+    "Not reviewed",
+    "Confirmed",
+    "Data question",
+    "Root cause identified",
+    "Addressed",
+)
+REVIEW_COLUMNS: tuple[str, ...] = ("status", "consultant_note", "reviewer", "reviewed_on")
+
+#: Annotation columns by sheet, by header text.
+ANNOTATION_COLUMNS: dict[str, tuple[str, ...]] = {
+    "Disproportionality": REVIEW_COLUMNS,
+    "Indicators": REVIEW_COLUMNS,
+    "Root Causes": ("response", "evidence", "supported"),
+    "Action Plan": ("activity", "owner", "timeline", "resources", "progress_measure"),
+}
+#: Read-only column showing the latest earlier year's status and note for the same finding.
+PREVIOUS_NOTE_HEADER = "previous_note"
+
+
+def finding_key(school_year: str, category: str, race_ethnicity: str) -> str:
+    """Key of a ``Disproportionality`` row: ``<school_year>:<category>:<race_ethnicity>``."""
+    return f"{school_year}:{category}:{race_ethnicity}"
+
+
+def indicator_key(school_year: str, indicator: str) -> str:
+    """Key of an ``Indicators`` row: ``<school_year>:indicator:<code>``."""
+    return f"{school_year}:indicator:{indicator}"
+
+
+def root_cause_key(finding: str, n: int) -> str:
+    """Key of the n-th (1-based) entry row of a finding on ``Root Causes``."""
+    return f"{finding}:rc:{n}"
+
+
+def action_key(finding: str, n: int) -> str:
+    """Key of the n-th (1-based) entry row of a finding on ``Action Plan``."""
+    return f"{finding}:ap:{n}"

@@ -1,0 +1,46 @@
+"""Project plumbing: environment.yml agrees with pyproject.toml; ruff is clean."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+
+import yaml
+
+from .conftest import ROOT
+
+
+def test_environment_yml_agrees_with_pyproject():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    deps = env["dependencies"]
+    python = next(d for d in deps if isinstance(d, str) and d.startswith("python"))
+    minimum = pyproject["project"]["requires-python"].removeprefix(">=")
+    assert python.split("=")[-1] >= minimum
+    pip = next(d for d in deps if isinstance(d, dict))["pip"]
+    assert pip == ["-e .[test]"]
+    assert "test" in pyproject["project"]["optional-dependencies"]
+    assert "dask" in pyproject["project"]["optional-dependencies"]
+    # environment.yml holds no package that pyproject.toml does not declare (one source of truth).
+    conda_only = {d.split("=")[0] for d in deps if isinstance(d, str)}
+    assert conda_only <= {"python", "pip", "ipykernel"}
+
+
+def test_ruff_is_clean():
+    for args in (["check"], ["format", "--check"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "ruff", *args, "cimrca", "tests", "benchmarks"],
+            cwd=ROOT, capture_output=True, text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_cli_starts_without_heavy_imports():
+    code = (
+        "import sys; import cimrca.cli as c; c.build_parser(); "
+        "heavy = [m for m in ('pandas', 'statsmodels', 'matplotlib', 'scipy', 'nbconvert') if m in sys.modules]; "
+        "print(heavy)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr

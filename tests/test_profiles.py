@@ -1,0 +1,101 @@
+"""State profiles: shipped names, YAML paths, and every validation error."""
+
+from __future__ import annotations
+
+import pytest
+
+from cimrca.codes import CATEGORY_CODES
+from cimrca.errors import ProfileError
+from cimrca.profiles import load_profile, shipped_profiles
+
+
+def test_shipped_profiles_load():
+    assert {"california", "federal_defaults", "example_state"} <= set(shipped_profiles())
+    ca = load_profile("california")
+    # Source: methodology.md section 6 (CDE methodology: min_cell 10, min_n 20, 3 years).
+    assert (ca.min_cell_for("ident_all"), ca.min_n_for("ident_all"), ca.years_required) == (
+        10,
+        20,
+        3,
+    )
+    assert ca.categories == CATEGORY_CODES
+    fed = load_profile("federal_defaults")
+    assert fed.min_n_for("disc_tdr") == 30  # the federal presumptive cap (300.647(b)(1)(iv))
+
+
+def test_example_template_has_no_threshold_and_says_which_key_to_set():
+    with pytest.raises(ProfileError, match="`threshold` is missing"):
+        load_profile("example_state")
+
+
+def test_yaml_path_and_per_category_values(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        "name: mine\nthreshold: {default: 3.0, disc_tdr: 2.5}\nmin_cell: 5\nmin_n: 15\n"
+    )
+    p = load_profile(path)
+    assert (
+        p.name == "mine"
+        and p.threshold_for("disc_tdr") == 2.5
+        and p.threshold_for("ident_id") == 3.0
+    )
+    assert p.to_dict()["threshold"] == {
+        c: (2.5 if c == "disc_tdr" else 3.0) for c in CATEGORY_CODES
+    }
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ({"min_cell": 10}, "`threshold` is missing"),
+        ({"threshold": 3.0, "min_cell": 0}, "min_cell must be at least 1, found 0"),
+        ({"threshold": 3.0, "min_n": 0}, "min_n must be at least 1"),
+        ({"threshold": 0}, "threshold must be greater than 0"),
+        ({"threshold": "high"}, "threshold must be a number, found 'high'"),
+        ({"threshold": 3.0, "min_cell": 2.5}, "min_cell must be a whole number"),
+        (
+            {"threshold": {"ident_xyz": 2.0, "default": 3.0}},
+            "unknown category 'ident_xyz' in threshold",
+        ),
+        ({"threshold": {"ident_id": 2.0}}, "threshold has no value for ident_all: add a `default`"),
+        (
+            {"threshold": 3.0, "categories": ["ident_id", "nope"]},
+            "unknown category 'nope' in categories",
+        ),
+        ({"threshold": 3.0, "years_required": 4}, "years_required must be 1, 2 or 3"),
+        ({"threshold": 3.0, "watch_fraction": 1.5}, "watch_fraction must be greater than 0"),
+        ({"threshold": 3.0, "skip_years": ["2019"]}, "skip_years must be a list of school years"),
+        (
+            {"threshold": 3.0, "reasonable_progress": {"enabled": "yes"}},
+            "enabled must be true or false",
+        ),
+        ({"threshold": 3.0, "colour": "red"}, "unknown key\\(s\\) colour"),
+    ],
+)
+def test_invalid_profiles_are_explained(keys, message):
+    with pytest.raises(ProfileError, match=message):
+        load_profile(keys)
+
+
+def test_unknown_name_and_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ProfileError, match="unknown profile 'texas'. Use one of"):
+        load_profile("texas")
+    with pytest.raises(ProfileError, match="does not exist"):
+        load_profile(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("threshold: [3.0\n")
+    with pytest.raises(ProfileError, match="not valid YAML"):
+        load_profile(bad)
+
+
+def test_categories_subset_limits_results(tmp_path):
+    from cimrca.dataset import dataset_from_frames
+    from cimrca.methodology import compute_results
+
+    from .conftest import ident_tables, lea_id
+
+    ds = dataset_from_frames(
+        ident_tables({("2023-24", lea_id(1)): {"BL": (30, 300), "WH": (40, 4000)}})
+    )
+    p = load_profile({"threshold": 3.0, "categories": ["ident_id", "ident_all"]})
+    assert set(compute_results(ds, p)["category"]) == {"ident_id", "ident_all"}
