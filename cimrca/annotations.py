@@ -1,0 +1,1224 @@
+"""Consultants' annotations that survive every re-run (outputs.md sections 4 and 5).
+
+Consultants write their review (status, note, reviewer, date, root causes, action plan) into the
+annotation cells of each LEA's workbook. Those cells are read back ("harvested") into a SQLite
+store before a workbook is regenerated, and the stored values are written into the new workbook,
+so a re-run can never lose a note.
+
+The store (default ``OUT_DIR/annotations.sqlite``) has four tables:
+
+``current``
+    The value of every annotation cell, keyed by ``(lea_id, sheet, finding_id, column)``, with
+    ``updated_at`` and ``source`` (``workbook:PATH`` or ``import:PATH``). A value the consultant
+    cleared is kept as an empty string, so that it is not written back.
+``history``
+    Append-only (triggers refuse UPDATE and DELETE): every value ever recorded, when, from which
+    file (path and SHA-256), by which command, and its ``kind``: ``new``, ``changed``,
+    ``conflict_store``, ``conflict_workbook`` or ``import``.
+``harvested``
+    The baseline of each workbook file: the values it was generated with (set by
+    :func:`record_written`) or last harvested from. It tells who changed a value.
+``schema_version``
+    One row with the schema version.
+
+Conflict rule of a harvest, cell by cell, with ``w`` the workbook's value, ``b`` the baseline and
+``c`` the store's current value (an empty cell, a missing baseline and a missing value all count
+as the empty string):
+
+- ``w == b``: the workbook was not edited there; nothing changes (if ``c`` differs, the store
+  changed elsewhere and the next regeneration writes ``c``);
+- ``w != b`` and ``c == w``: both already agree; nothing changes;
+- ``w != b`` and ``c == b``: only the workbook changed; ``w`` becomes current (``new`` when there
+  was no value, else ``changed``; an emptied cell clears the value);
+- ``w != b`` and ``c`` differs from both: both changed since the workbook was written (another
+  workbook or an import changed the store). This is a conflict: both values go to history
+  (``conflict_store``, ``conflict_workbook``), the store's value stays current and the conflict
+  is reported by LEA, key and both values. The baseline then becomes ``w``, so the conflict is
+  reported once.
+
+Cells are considered only where the workbook has them: a row or annotation column that is not
+in the workbook at all is not read as "cleared". Edits on the ``Orphaned annotations`` sheet and
+in the read-only ``previous_note`` column are not harvested.
+
+A batch re-run per LEA is :func:`prepare_rewrite` (harvest the old workbook, collect what to
+write back), then ``cimrca.workbook.write_workbook`` (atomic), then :func:`finish_rewrite`
+(record the new baseline).
+
+Text limits of the .xlsx format as read here: a literal ``_x000D_``-style escape of a control
+character typed as text reads back as that character, and openpyxl removes any ``x005F_`` from
+shared strings. openpyxl (unlike Excel and xlsxwriter) cannot write a carriage return.
+
+Keep the store on a local disk: SQLite locking is unreliable on network file systems. Under a
+distributed scheduler only the submitting process opens it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import hashlib
+import io
+import re
+import sqlite3
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from .atomic import atomic_write_bytes
+from .errors import AnnotationError, Problem, UsageError, WorkbookError
+from .layout import ANNOTATION_COLUMNS, KEY_HEADER, STATUS_CHOICES
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "DEFAULT_STORE_NAME",
+    "HISTORY_KINDS",
+    "CSV_COLUMNS",
+    "STORED_COLUMNS",
+    "ORPHAN_COLUMNS",
+    "AnnotationKey",
+    "AnnotationStore",
+    "Conflict",
+    "HarvestReport",
+    "ImportReport",
+    "Rewrite",
+    "read_workbook_annotations",
+    "harvest_workbook",
+    "harvest_out_dir",
+    "workbook_path",
+    "annotations_for",
+    "stored_annotations",
+    "previous_notes_for",
+    "split_orphans",
+    "record_written",
+    "prepare_rewrite",
+    "finish_rewrite",
+    "export_csv",
+    "import_csv",
+    "harvest_cli",
+    "export_cli",
+    "import_cli",
+]
+
+#: Version of the store's schema; a store made by a newer version is refused.
+SCHEMA_VERSION = 1
+#: File name of the store inside an output folder.
+DEFAULT_STORE_NAME = "annotations.sqlite"
+#: Seconds a writer waits for another process's lock on the store before giving up.
+BUSY_TIMEOUT_SECONDS = 30.0
+#: The ``kind`` of a history row.
+HISTORY_KINDS: tuple[str, ...] = (
+    "new",
+    "changed",
+    "conflict_store",
+    "conflict_workbook",
+    "import",
+)
+HistoryKind = Literal["new", "changed", "conflict_store", "conflict_workbook", "import"]
+#: Columns of the CSV written by ``annotations export`` (``import`` needs the first five).
+CSV_COLUMNS: tuple[str, ...] = (
+    "lea_id",
+    "sheet",
+    "finding_id",
+    "column",
+    "value",
+    "updated_at",
+    "source",
+)
+_CSV_REQUIRED = CSV_COLUMNS[:5]
+#: Columns of :func:`stored_annotations`.
+STORED_COLUMNS: tuple[str, ...] = CSV_COLUMNS + ("history",)
+#: Columns of the orphans frame handed to the workbook writer.
+ORPHAN_COLUMNS: tuple[str, ...] = STORED_COLUMNS[:-1] + ("reason", "history")
+#: ``reason`` of an orphan whose finding belongs to an earlier school year than the workbook's.
+REASON_EARLIER_YEAR = (
+    "earlier school year (its notes show as previous_note where the finding recurs)"
+)
+#: ``reason`` of an orphan whose finding is not in the regenerated workbook.
+REASON_GONE = "finding no longer in the workbook"
+#: An LEA code: the CDE 7-digit code (data.md section 1).
+LEA_ID_PATTERN = re.compile(r"^\d{7}$")
+#: Workbook file of an LEA inside an output folder (outputs.md section 3).
+WORKBOOK_TEMPLATE = "leas/{lea_id}/{lea_id}_workbook.xlsx"
+#: Sheets whose rows carry ``previous_note`` (the year's review of a finding or indicator).
+PREVIOUS_NOTE_SHEETS: tuple[str, ...] = ("Disproportionality", "Indicators")
+#: The review columns summarised in ``previous_note``.
+STATUS_COLUMN = "status"
+NOTE_COLUMN = "consultant_note"
+#: A status that says nothing by itself (the drop-down's first choice).
+UNREVIEWED_STATUS = STATUS_CHOICES[0]
+#: Lock files spreadsheet programs keep beside an open workbook: Excel, LibreOffice.
+LOCK_FILE_PATTERNS: tuple[str, ...] = ("~${name}", ".~lock.{name}#")
+
+#: ``(sheet, finding_id, column)``: the key of an annotation cell within one LEA's workbook.
+AnnotationKey = tuple[str, str, str]
+
+#: An OOXML-escaped control character (ECMA-376 Part 1, 22.9.2.19 ST_Xstring), e.g. _x000D_.
+_OOXML_CONTROL_ESCAPE = re.compile(r"_x(00[01][0-9A-Fa-f])_")
+_MIDNIGHT = dt.time(0, 0)
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS current (
+    lea_id TEXT NOT NULL,
+    sheet TEXT NOT NULL,
+    finding_id TEXT NOT NULL,
+    "column" TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    source TEXT NOT NULL,
+    PRIMARY KEY (lea_id, sheet, finding_id, "column")
+);
+CREATE TABLE IF NOT EXISTS history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    lea_id TEXT NOT NULL,
+    sheet TEXT NOT NULL,
+    finding_id TEXT NOT NULL,
+    "column" TEXT NOT NULL,
+    value TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    source_file TEXT NOT NULL,
+    source_sha256 TEXT NOT NULL,
+    command TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ({", ".join(repr(k) for k in HISTORY_KINDS)}))
+);
+CREATE INDEX IF NOT EXISTS history_key ON history (lea_id, sheet, finding_id, "column");
+CREATE TRIGGER IF NOT EXISTS history_no_update BEFORE UPDATE ON history
+BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS history_no_delete BEFORE DELETE ON history
+BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;
+CREATE TABLE IF NOT EXISTS harvested (
+    workbook TEXT NOT NULL,
+    lea_id TEXT NOT NULL,
+    sheet TEXT NOT NULL,
+    finding_id TEXT NOT NULL,
+    "column" TEXT NOT NULL,
+    value TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (workbook, lea_id, sheet, finding_id, "column")
+);
+"""
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# The store
+# --------------------------------------------------------------------------------------------
+
+
+class AnnotationStore:
+    """The SQLite annotation store (see the module docstring for its tables).
+
+    Parameters
+    ----------
+    path
+        The database file; created with its tables on first use when ``create`` is true.
+    create
+        When false, a missing file is an :class:`~cimrca.errors.AnnotationError` (for commands
+        that only read a store).
+
+    Notes
+    -----
+    WAL journal mode; every harvest, import or baseline update is one ``BEGIN IMMEDIATE``
+    transaction, so a crash leaves the store as before or after it. Use as a context manager or
+    call :meth:`close`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with AnnotationStore(Path(tempfile.mkdtemp()) / "a.sqlite") as store:
+    ...     store.current_frame().shape[0]
+    0
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise AnnotationError(
+                f"{self.path}: no annotation store there. Give the path of an existing store "
+                f"(a batch writes OUT_DIR/{DEFAULT_STORE_NAME}).",
+                file=self.path,
+            )
+        if not self.path.parent.is_dir():
+            raise AnnotationError(
+                f"{self.path}: the folder {self.path.parent} does not exist. Create it first.",
+                file=self.path,
+            )
+        try:
+            self._conn = sqlite3.connect(
+                str(self.path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._init_schema()
+        except sqlite3.DatabaseError as exc:
+            raise AnnotationError(
+                f"{self.path}: not a usable annotation store ({exc}). Check the path; restore "
+                "the file from a backup if it was damaged.",
+                file=self.path,
+            ) from exc
+
+    def _init_schema(self) -> None:
+        tables = {
+            r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        if tables and "schema_version" not in tables:
+            raise AnnotationError(
+                f"{self.path}: this SQLite file is not an annotation store (it has tables "
+                f"{sorted(tables)} but no schema_version). Give the path of an annotation store.",
+                file=self.path,
+            )
+        with self.transaction() as conn:
+            for statement in _SCHEMA.split(";\n"):
+                if statement.strip():
+                    conn.execute(statement)
+            row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+            if row[0] is None:
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            elif row[0] > SCHEMA_VERSION:
+                raise AnnotationError(
+                    f"{self.path}: store schema version {row[0]} was made by a newer cimrca "
+                    f"(this one reads version {SCHEMA_VERSION}). Upgrade cimrca.",
+                    file=self.path,
+                )
+
+    def __enter__(self) -> AnnotationStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` ... ``COMMIT`` transaction; rolled back on any exception."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # -- reading -------------------------------------------------------------------------------
+    def current_values(
+        self, lea_id: str, *, include_cleared: bool = False
+    ) -> dict[AnnotationKey, str]:
+        """Current values of one LEA, by ``(sheet, finding_id, column)``.
+
+        Cleared values (empty strings) are left out unless ``include_cleared``.
+        """
+        rows = self._conn.execute(
+            'SELECT sheet, finding_id, "column", value FROM current WHERE lea_id = ?', (lea_id,)
+        ).fetchall()
+        return {(s, f, c): v for s, f, c, v in rows if include_cleared or v != ""}
+
+    def baseline(self, workbook: str | Path, lea_id: str) -> dict[AnnotationKey, str]:
+        """The values workbook ``workbook`` of ``lea_id`` was last written with or harvested from."""
+        rows = self._conn.execute(
+            'SELECT sheet, finding_id, "column", value FROM harvested '
+            "WHERE workbook = ? AND lea_id = ?",
+            (_workbook_id(workbook), lea_id),
+        ).fetchall()
+        return {(s, f, c): v for s, f, c, v in rows}
+
+    def current_frame(self, lea_id: str | None = None) -> pd.DataFrame:
+        """The ``current`` table (non-empty values) as a frame with :data:`CSV_COLUMNS`, sorted."""
+        sql = 'SELECT lea_id, sheet, finding_id, "column", value, updated_at, source FROM current'
+        sql += " WHERE value != ''"
+        params: tuple[str, ...] = ()
+        if lea_id is not None:
+            sql += " AND lea_id = ?"
+            params = (lea_id,)
+        sql += ' ORDER BY lea_id, sheet, finding_id, "column"'
+        return pd.DataFrame(self._conn.execute(sql, params).fetchall(), columns=list(CSV_COLUMNS))
+
+    def history_frame(self, lea_id: str | None = None) -> pd.DataFrame:
+        """The ``history`` table, oldest first (optionally of one LEA)."""
+        cols = [
+            "id", "lea_id", "sheet", "finding_id", "column", "value", "recorded_at",
+            "source_file", "source_sha256", "command", "kind",
+        ]  # fmt: skip
+        sql = "SELECT " + ", ".join(f'"{c}"' for c in cols) + " FROM history"
+        params: tuple[str, ...] = ()
+        if lea_id is not None:
+            sql += " WHERE lea_id = ?"
+            params = (lea_id,)
+        return pd.DataFrame(
+            self._conn.execute(sql + " ORDER BY id", params).fetchall(), columns=cols
+        )
+
+
+def _workbook_id(path: str | Path) -> str:
+    """How a workbook file is named in the ``harvested`` table: its absolute path."""
+    return str(Path(path).resolve())
+
+
+# --------------------------------------------------------------------------------------------
+# Reading workbooks
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """Annotation cells of one workbook: every cell present, and the non-empty values."""
+
+    present: frozenset[AnnotationKey]
+    values: dict[AnnotationKey, str]
+
+
+def _cell_text(value: object) -> str:
+    """A cell value as text: ISO dates, integral numbers without ``.0``, OOXML escapes decoded."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        # ECMA-376 Part 1, 22.9.2.19 (ST_Xstring): Excel and xlsxwriter write a control
+        # character such as a carriage return as _x000D_, and a literal "_xHHHH_" as
+        # "_x005F_xHHHH_". openpyxl already turns "_x005F_" back into "_" but leaves the
+        # control escapes, so only those are decoded here (a literal "_x0041_" stays as typed).
+        if "_x" in value:
+            return _OOXML_CONTROL_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), value)
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, dt.datetime):
+        if value.time() == _MIDNIGHT and value.tzinfo is None:
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _read_cells(data: bytes, path: Path) -> _Cells:
+    """Read the annotation cells of a workbook's bytes; :class:`WorkbookError` if unreadable."""
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    except Exception as exc:  # any failure to parse the package means "unreadable"
+        raise WorkbookError(
+            f"{path}: the workbook cannot be read ({type(exc).__name__}: {exc}). It is corrupted "
+            "or not an .xlsx file; restore it from a backup or remove it, then re-run. It was "
+            "not replaced.",
+            file=path,
+        ) from exc
+    present: set[AnnotationKey] = set()
+    values: dict[AnnotationKey, str] = {}
+    try:
+        for sheet, columns in ANNOTATION_COLUMNS.items():
+            if sheet not in wb.sheetnames:
+                continue
+            rows = wb[sheet].iter_rows(values_only=True)
+            header_at = None
+            index: dict[str, int] = {}
+            seen: dict[str, int] = {}
+            for excel_row, row in enumerate(rows, start=1):
+                first = _cell_text(row[0]).strip() if row else ""
+                if header_at is None:
+                    if first == KEY_HEADER:
+                        header_at = excel_row
+                        headers = [_cell_text(v).strip() for v in row]
+                        index = {c: headers.index(c) for c in columns if c in headers}
+                    continue
+                if not first:
+                    continue
+                if first in seen:
+                    raise WorkbookError(
+                        f"{path}, sheet {sheet!r}: finding_id {first!r} appears in rows "
+                        f"{seen[first]} and {excel_row}. Keep one of the two rows (move its "
+                        "notes into the other), save, and re-run.",
+                        file=path,
+                        row=excel_row,
+                        column=KEY_HEADER,
+                    )
+                seen[first] = excel_row
+                for column, at in index.items():
+                    key = (sheet, first, column)
+                    present.add(key)
+                    text = _cell_text(row[at]) if at < len(row) else ""
+                    if text.strip():
+                        values[key] = text
+            if header_at is None:
+                raise WorkbookError(
+                    f"{path}, sheet {sheet!r}: no header row with {KEY_HEADER!r} in column A, so "
+                    "its annotations cannot be found. Restore the header row (or the workbook "
+                    "from a backup) and re-run. It was not replaced.",
+                    file=path,
+                )
+    except WorkbookError:
+        raise
+    except Exception as exc:  # damaged sheet XML shows up only while iterating
+        raise WorkbookError(
+            f"{path}: the workbook cannot be read ({type(exc).__name__}: {exc}). Restore it from "
+            "a backup or remove it, then re-run. It was not replaced.",
+            file=path,
+        ) from exc
+    finally:
+        wb.close()
+    return _Cells(frozenset(present), values)
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise WorkbookError(
+            f"{path}: the workbook cannot be read ({exc.strerror or exc}). Close it in any other "
+            "program, check its permissions, and re-run. It was not replaced.",
+            file=path,
+        ) from exc
+
+
+def read_workbook_annotations(path: str | Path) -> dict[AnnotationKey, str]:
+    """Read the non-empty annotation cells of a workbook.
+
+    Parameters
+    ----------
+    path
+        An .xlsx workbook following :mod:`cimrca.layout`.
+
+    Returns
+    -------
+    dict
+        ``{(sheet, finding_id, column): text}`` for every non-empty annotation cell. Values are
+        text: strings exactly as stored (line breaks, non-ASCII, ``=1+1``), dates as ISO dates,
+        integral numbers without ``.0``, ``TRUE``/``FALSE``; a formula reads as its text.
+
+    Raises
+    ------
+    WorkbookError
+        The file cannot be read, is not an .xlsx workbook, or an annotatable sheet has no
+        ``finding_id`` header row or a repeated ``finding_id``.
+
+    Notes
+    -----
+    outputs.md section 4: each annotatable row carries its key in column A under the header
+    row whose column A reads ``finding_id``; the annotation columns are named by
+    :data:`cimrca.layout.ANNOTATION_COLUMNS`.
+    """
+    p = Path(path)
+    return _read_cells(_read_bytes(p), p).values
+
+
+# --------------------------------------------------------------------------------------------
+# Harvest
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A value changed both in the store and in a workbook since the workbook was written."""
+
+    lea_id: str
+    sheet: str
+    finding_id: str
+    column: str
+    store_value: str
+    workbook_value: str
+    baseline_value: str
+
+    def __str__(self) -> str:
+        return (
+            f"conflict {self.lea_id} {self.sheet} {self.finding_id} {self.column}: "
+            f"store {self.store_value!r} (kept), workbook {self.workbook_value!r} "
+            "(in history; re-enter it if it should win)"
+        )
+
+
+@dataclass(frozen=True)
+class HarvestReport:
+    """What one harvest of one LEA's workbook did.
+
+    ``changed`` includes values the consultant cleared. ``error`` is set (and the counts are 0)
+    when the workbook could not be read.
+    """
+
+    lea_id: str
+    workbook: Path
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    conflicts: tuple[Conflict, ...] = ()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the workbook was read."""
+        return self.error is None
+
+    def summary(self) -> str:
+        """One line: ``LEA: n new, n changed, n unchanged, n conflicts`` (or the failure)."""
+        if self.error is not None:
+            return f"{self.lea_id}: FAILED - {self.error}"
+        n = len(self.conflicts)
+        return (
+            f"{self.lea_id}: {self.new} new, {self.changed} changed, {self.unchanged} unchanged, "
+            f"{n} conflict{'s' if n != 1 else ''}"
+        )
+
+
+def _classify(
+    cells: _Cells, baseline: Mapping[AnnotationKey, str], current: Mapping[AnnotationKey, str]
+) -> pd.DataFrame:
+    """One row per annotation cell present in the workbook, with its action (module docstring)."""
+    keys = sorted(cells.present)
+    frame = pd.DataFrame(
+        {
+            "key": pd.Series(keys, dtype=object),
+            "w": [cells.values.get(k, "") for k in keys],
+            "b": [baseline.get(k, "") for k in keys],
+            "c": [current.get(k, "") for k in keys],
+        }
+    )
+    w, b, c = frame["w"], frame["b"], frame["c"]
+    edited = w != b
+    frame["action"] = np.select(
+        [~edited | (c == w), c == b],
+        ["unchanged", np.where(c == "", "new", "changed")],
+        default="conflict",
+    )
+    # empty cells that stay empty are not "unchanged values"
+    frame.loc[(frame["action"] == "unchanged") & (w == ""), "action"] = "empty"
+    return frame
+
+
+def harvest_workbook(
+    store: AnnotationStore, lea_id: str, path: str | Path, *, command: str
+) -> HarvestReport:
+    """Record the consultant's edits in one LEA's workbook into the store.
+
+    Parameters
+    ----------
+    store
+        The annotation store.
+    lea_id
+        The workbook's LEA.
+    path
+        The workbook.
+    command
+        The command recorded in history (e.g. ``"annotations harvest"``, ``"batch"``).
+
+    Returns
+    -------
+    HarvestReport
+        Counts of new, changed and unchanged values and the conflicts.
+
+    Raises
+    ------
+    WorkbookError
+        The workbook cannot be read (nothing is recorded then).
+
+    Notes
+    -----
+    outputs.md section 5. One transaction; the conflict rule is in the module docstring. The
+    workbook's baseline becomes the values just read.
+    """
+    p = Path(path)
+    data = _read_bytes(p)
+    cells = _read_cells(data, p)
+    digest = _sha256(data)
+    source = f"workbook:{p}"
+    stamp = _now()
+    with store.transaction() as conn:
+        frame = _classify(
+            cells,
+            store.baseline(p, lea_id),
+            store.current_values(lea_id, include_cleared=True),
+        )
+        apply = frame[frame["action"].isin(["new", "changed"])]
+        conflicts = frame[frame["action"] == "conflict"]
+        history: list[tuple[str, ...]] = []
+        for key, value, kind in zip(apply["key"], apply["w"], apply["action"], strict=True):
+            history.append((lea_id, *key, value, stamp, str(p), digest, command, kind))
+        for key, c, w in zip(conflicts["key"], conflicts["c"], conflicts["w"], strict=True):
+            history.append((lea_id, *key, c, stamp, str(p), digest, command, "conflict_store"))
+            history.append((lea_id, *key, w, stamp, str(p), digest, command, "conflict_workbook"))
+        _append_history(conn, history)
+        _upsert_current(
+            conn,
+            [(lea_id, *k, v, stamp, source) for k, v in zip(apply["key"], apply["w"], strict=True)],
+        )
+        _set_baseline(conn, p, lea_id, cells.values, stamp)
+    counts = frame["action"].value_counts()
+    return HarvestReport(
+        lea_id=lea_id,
+        workbook=p,
+        new=int(counts.get("new", 0)),
+        changed=int(counts.get("changed", 0)),
+        unchanged=int(counts.get("unchanged", 0)),
+        conflicts=tuple(
+            Conflict(lea_id, *key, store_value=c, workbook_value=w, baseline_value=b)
+            for key, c, w, b in zip(
+                conflicts["key"], conflicts["c"], conflicts["w"], conflicts["b"], strict=True
+            )
+        ),
+    )
+
+
+def _append_history(conn: sqlite3.Connection, rows: list[tuple[str, ...]]) -> None:
+    conn.executemany(
+        'INSERT INTO history (lea_id, sheet, finding_id, "column", value, recorded_at, '
+        "source_file, source_sha256, command, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+def _upsert_current(conn: sqlite3.Connection, rows: list[tuple[str, ...]]) -> None:
+    conn.executemany(
+        'INSERT INTO current (lea_id, sheet, finding_id, "column", value, updated_at, source) '
+        "VALUES (?, ?, ?, ?, ?, ?, ?) "
+        'ON CONFLICT (lea_id, sheet, finding_id, "column") DO UPDATE SET '
+        "value = excluded.value, updated_at = excluded.updated_at, source = excluded.source",
+        rows,
+    )
+
+
+def _set_baseline(
+    conn: sqlite3.Connection,
+    workbook: Path,
+    lea_id: str,
+    values: Mapping[AnnotationKey, str],
+    stamp: str,
+) -> None:
+    wid = _workbook_id(workbook)
+    conn.execute("DELETE FROM harvested WHERE workbook = ? AND lea_id = ?", (wid, lea_id))
+    conn.executemany(
+        'INSERT INTO harvested (workbook, lea_id, sheet, finding_id, "column", value, '
+        "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(wid, lea_id, *k, v, stamp) for k, v in values.items()],
+    )
+
+
+def workbook_path(out_dir: str | Path, lea_id: str) -> Path:
+    """The workbook of ``lea_id`` in output folder ``out_dir`` (outputs.md section 3)."""
+    return Path(out_dir) / WORKBOOK_TEMPLATE.format(lea_id=lea_id)
+
+
+def harvest_out_dir(
+    out_dir: str | Path, store: AnnotationStore, *, command: str = "annotations harvest"
+) -> list[HarvestReport]:
+    """Harvest every ``OUT_DIR/leas/<lea_id>/<lea_id>_workbook.xlsx``, in LEA order.
+
+    A workbook that cannot be read gives a report with ``error`` set; the others are still
+    harvested (one transaction each).
+    """
+    leas_dir = Path(out_dir) / "leas"
+    if not leas_dir.is_dir():
+        return []
+    reports = []
+    for folder in sorted(p for p in leas_dir.iterdir() if p.is_dir()):
+        path = workbook_path(out_dir, folder.name)
+        if not path.is_file():
+            continue
+        try:
+            reports.append(harvest_workbook(store, folder.name, path, command=command))
+        except WorkbookError as exc:
+            reports.append(HarvestReport(lea_id=folder.name, workbook=path, error=str(exc)))
+    return reports
+
+
+# --------------------------------------------------------------------------------------------
+# Writing back: current values, previous notes, orphans, baseline
+# --------------------------------------------------------------------------------------------
+
+
+def annotations_for(store: AnnotationStore, lea_id: str) -> dict[AnnotationKey, str]:
+    """Current non-empty values of one LEA, ``{(sheet, finding_id, column): value}``."""
+    return store.current_values(lea_id)
+
+
+def stored_annotations(store: AnnotationStore, lea_id: str) -> pd.DataFrame:
+    """Current non-empty values of one LEA with their history as text.
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`STORED_COLUMNS`; ``history`` has one line per history row of the key,
+        oldest first: ``recorded_at kind 'value' (source_file)``.
+    """
+    cur = store.current_frame(lea_id)
+    hist = store.history_frame(lea_id)
+    keys = ["lea_id", "sheet", "finding_id", "column"]
+    if hist.empty:
+        return cur.assign(history="")
+    hist = hist.assign(
+        line=hist["recorded_at"]
+        + " "
+        + hist["kind"]
+        + " "
+        + hist["value"].map(repr)
+        + " ("
+        + hist["source_file"]
+        + ")"
+    )
+    text = hist.groupby(keys, sort=False)["line"].agg("\n".join).rename("history").reset_index()
+    out = cur.merge(text, on=keys, how="left")
+    out["history"] = out["history"].fillna("")
+    return out[list(STORED_COLUMNS)]
+
+
+def _year_of(finding_ids: pd.Series) -> pd.Series:
+    return finding_ids.str.split(":", n=1).str[0]
+
+
+def split_orphans(
+    stored: pd.DataFrame, current_keys: Iterable[tuple[str, str]]
+) -> tuple[dict[AnnotationKey, str], pd.DataFrame]:
+    """Split stored annotations into those the regenerated workbook has rows for, and orphans.
+
+    Parameters
+    ----------
+    stored
+        :func:`stored_annotations` of one LEA.
+    current_keys
+        ``(sheet, finding_id)`` of every annotatable row of the regenerated workbook.
+
+    Returns
+    -------
+    matching : dict
+        ``{(sheet, finding_id, column): value}`` to write into the annotation cells.
+    orphans : DataFrame
+        Columns :data:`ORPHAN_COLUMNS`: every other stored annotation, with ``reason``
+        (:data:`REASON_EARLIER_YEAR` when its finding's school year is before the workbook's
+        latest, else :data:`REASON_GONE`) and its history. Never dropped: shown on the
+        ``Orphaned annotations`` sheet (outputs.md section 5).
+    """
+    keys = pd.DataFrame(list(current_keys), columns=["sheet", "finding_id"]).drop_duplicates()
+    merged = stored.merge(keys.assign(_in=True), on=["sheet", "finding_id"], how="left")
+    found = merged["_in"].eq(True)
+    match_rows = merged[found]
+    matching = {
+        (s, f, c): v
+        for s, f, c, v in zip(
+            match_rows["sheet"],
+            match_rows["finding_id"],
+            match_rows["column"],
+            match_rows["value"],
+            strict=True,
+        )
+    }
+    orphans = merged[~found].drop(columns="_in").reset_index(drop=True)
+    latest = _year_of(keys["finding_id"]).max() if len(keys) else None
+    earlier = _year_of(orphans["finding_id"]) < latest if latest is not None else False
+    orphans["reason"] = np.where(earlier, REASON_EARLIER_YEAR, REASON_GONE)
+    return matching, orphans[list(ORPHAN_COLUMNS)]
+
+
+def previous_notes_for(
+    store: AnnotationStore, lea_id: str, finding_ids: Iterable[str]
+) -> dict[str, str]:
+    """The latest earlier school year's status and note for each finding's category and group.
+
+    Parameters
+    ----------
+    store
+        The annotation store.
+    lea_id
+        The LEA.
+    finding_ids
+        Keys ``<school_year>:<category>:<race_ethnicity>`` (or ``<school_year>:indicator:<code>``)
+        of the regenerated workbook; other keys are ignored.
+
+    Returns
+    -------
+    dict
+        ``{finding_id: "2023-24 - Confirmed: note text"}`` for findings with an earlier year's
+        review (``"2023-24: note"`` without a status, ``"2023-24 - Confirmed"`` without a note).
+        A year whose only entry is the status "Not reviewed" does not count.
+
+    Notes
+    -----
+    README decision 8 and outputs.md section 4: annotations belong to a school year's finding;
+    the latest earlier year's review shows beside the new row, read-only.
+    """
+    wanted = pd.DataFrame({"finding_id": pd.Series(list(finding_ids), dtype=object)})
+    cur = store.current_frame(lea_id)
+    cur = cur[
+        cur["sheet"].isin(PREVIOUS_NOTE_SHEETS) & cur["column"].isin([STATUS_COLUMN, NOTE_COLUMN])
+    ]
+    if cur.empty or wanted.empty:
+        return {}
+    parts = cur["finding_id"].str.split(":", n=1, expand=True).reindex(columns=[0, 1])
+    cur = cur.assign(year=parts[0], rest=parts[1])
+    reviews = (
+        cur.pivot_table(index=["year", "rest"], columns="column", values="value", aggfunc="first")
+        .reindex(columns=[STATUS_COLUMN, NOTE_COLUMN], fill_value="")
+        .fillna("")
+        .reset_index()
+    )
+    meaningful = (reviews[NOTE_COLUMN] != "") | ~reviews[STATUS_COLUMN].isin(
+        ["", UNREVIEWED_STATUS]
+    )
+    reviews = reviews[meaningful & reviews["rest"].notna()]
+    wparts = wanted["finding_id"].str.split(":", n=1, expand=True).reindex(columns=[0, 1])
+    wanted = wanted.assign(this_year=wparts[0], rest=wparts[1]).dropna(subset=["rest"])
+    pairs = wanted.merge(reviews, on="rest")
+    pairs = pairs[pairs["year"] < pairs["this_year"]]
+    if pairs.empty:
+        return {}
+    latest = pairs.sort_values(["finding_id", "year"]).groupby("finding_id").tail(1)
+    status_part = np.where(latest[STATUS_COLUMN] != "", " - " + latest[STATUS_COLUMN], "")
+    note_part = np.where(latest[NOTE_COLUMN] != "", ": " + latest[NOTE_COLUMN], "")
+    text = latest["year"] + status_part + note_part
+    return dict(zip(latest["finding_id"], text, strict=True))
+
+
+def record_written(
+    store: AnnotationStore, lea_id: str, path: str | Path, values: Mapping[AnnotationKey, str]
+) -> None:
+    """Set the baseline of workbook ``path``: it was (re)generated with ``values`` written in.
+
+    Notes
+    -----
+    The next harvest of ``path`` treats a cell that still holds its baseline value as not
+    edited (module docstring), so a value changed meanwhile in the store is not overwritten.
+    """
+    with store.transaction() as conn:
+        _set_baseline(conn, Path(path), lea_id, values, _now())
+
+
+def _lock_files(path: Path) -> list[Path]:
+    return [
+        path.parent / pattern.format(name=path.name)
+        for pattern in LOCK_FILE_PATTERNS
+        if (path.parent / pattern.format(name=path.name)).exists()
+    ]
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """What to write into an LEA's regenerated workbook (from :func:`prepare_rewrite`).
+
+    ``annotations``, ``previous_notes`` and ``orphans`` are the keyword arguments of
+    ``cimrca.workbook.write_workbook``; ``harvest`` is the report of the harvest of the old
+    workbook (``None`` when there was none).
+    """
+
+    lea_id: str
+    workbook: Path
+    annotations: dict[AnnotationKey, str]
+    previous_notes: dict[str, str]
+    orphans: pd.DataFrame = field(repr=False)
+    harvest: HarvestReport | None
+
+
+def prepare_rewrite(
+    store: AnnotationStore,
+    lea_id: str,
+    workbook_path: str | Path,
+    current_keys: Iterable[tuple[str, str]],
+    *,
+    command: str = "batch",
+) -> Rewrite:
+    """Before regenerating an LEA's workbook: harvest the old one, collect what to write back.
+
+    Parameters
+    ----------
+    store
+        The annotation store.
+    lea_id
+        The LEA.
+    workbook_path
+        The workbook about to be replaced (it need not exist yet).
+    current_keys
+        ``(sheet, finding_id)`` of every annotatable row of the workbook about to be written.
+    command
+        Recorded in history.
+
+    Returns
+    -------
+    Rewrite
+        Stored values for the new workbook's rows, previous notes, orphans, harvest report.
+
+    Raises
+    ------
+    WorkbookError
+        The old workbook is open in a spreadsheet program (its lock file is there) or cannot be
+        read. The caller must then not replace it and reports the LEA as failed with this
+        message (outputs.md section 5).
+
+    Notes
+    -----
+    The batch, per LEA (``write_workbook`` writes atomically itself)::
+
+        keys = workbook_keys(inputs)
+        rewrite = prepare_rewrite(store, lea, path, keys)   # WorkbookError: LEA failed
+        write_workbook(path, inputs, annotations=rewrite.annotations,
+                       previous_notes=rewrite.previous_notes, orphans=rewrite.orphans)
+        finish_rewrite(store, lea, path, rewrite)
+    """
+    path = Path(workbook_path)
+    keys = list(current_keys)
+    report = None
+    if path.exists():
+        locks = _lock_files(path)
+        if locks:
+            raise WorkbookError(
+                f"{path}: the workbook is open in another program (lock file {locks[0].name}). "
+                "Save and close it, then re-run; if no program has it open, delete the lock "
+                "file. It was not replaced.",
+                file=path,
+                lea_id=lea_id,
+            )
+        report = harvest_workbook(store, lea_id, path, command=command)
+    matching, orphans = split_orphans(stored_annotations(store, lea_id), keys)
+    previous = previous_notes_for(store, lea_id, [f for s, f in keys if s in PREVIOUS_NOTE_SHEETS])
+    return Rewrite(
+        lea_id=lea_id,
+        workbook=path,
+        annotations=matching,
+        previous_notes=previous,
+        orphans=orphans,
+        harvest=report,
+    )
+
+
+def finish_rewrite(
+    store: AnnotationStore, lea_id: str, workbook_path: str | Path, rewrite: Rewrite
+) -> list[AnnotationKey]:
+    """After the regenerated workbook is in place: read it back and record its baseline.
+
+    Returns
+    -------
+    list of tuple
+        Keys whose value in the new workbook differs from ``rewrite.annotations`` (empty when
+        the writer wrote every stored value exactly; anything else is a writer bug to report).
+        The baseline is what the workbook really holds, so such a difference is never
+        mistaken for a consultant's edit.
+
+    Raises
+    ------
+    WorkbookError
+        The new workbook cannot be read.
+    """
+    written = read_workbook_annotations(workbook_path)
+    record_written(store, lea_id, workbook_path, written)
+    keys = set(written) | set(rewrite.annotations)
+    return sorted(k for k in keys if written.get(k) != rewrite.annotations.get(k))
+
+
+# --------------------------------------------------------------------------------------------
+# CSV export and import
+# --------------------------------------------------------------------------------------------
+
+
+def export_csv(store: AnnotationStore, path: str | Path) -> int:
+    """Write the store's current non-empty values to ``path`` (columns :data:`CSV_COLUMNS`).
+
+    UTF-8 with a byte-order mark (so spreadsheet programs detect it); written atomically.
+    Returns the number of rows.
+    """
+    frame = store.current_frame()
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(frame.itertuples(index=False, name=None))
+    atomic_write_bytes(path, buf.getvalue().encode("utf-8-sig"))
+    return len(frame)
+
+
+def _valid_csv_rows(path: Path) -> list[dict[str, str]]:
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise AnnotationError(f"{path}: cannot read the CSV ({exc}).", file=path) from exc
+    except UnicodeDecodeError as exc:
+        raise AnnotationError(
+            f"{path}: not UTF-8 text ({exc}). Save the CSV as UTF-8 and import again.", file=path
+        ) from exc
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = reader.fieldnames or []
+    missing = [c for c in _CSV_REQUIRED if c not in header]
+    if missing:
+        raise AnnotationError(
+            f"{path}: the header lacks column(s) {missing}; found {header}. An annotations CSV "
+            f"has the columns {list(CSV_COLUMNS)} (write one with `cimrca annotations export`).",
+            file=path,
+            row=1,
+        )
+    problems: list[Problem] = []
+    rows: list[dict[str, str]] = []
+    seen: dict[tuple[str, ...], int] = {}
+    for excel_row, raw in enumerate(reader, start=2):
+        row = {c: (raw.get(c) or "") for c in _CSV_REQUIRED}
+
+        def bad(column: str, message: str, fix: str, _r: int = excel_row, _v: dict = row) -> None:
+            problems.append(Problem(str(path), _r, column, _v[column], message, fix))
+
+        if None in raw:
+            problems.append(
+                Problem(
+                    str(path),
+                    excel_row,
+                    None,
+                    None,
+                    "the row has more fields than the header",
+                    "Quote values that contain commas.",
+                )  # fmt: skip
+            )
+        if not LEA_ID_PATTERN.match(row["lea_id"]):
+            bad("lea_id", "not a 7-digit CDE LEA code", "Use the lea_id of leas.csv.")
+        if row["sheet"] not in ANNOTATION_COLUMNS:
+            bad("sheet", "not an annotatable sheet", f"Use one of {list(ANNOTATION_COLUMNS)}.")
+        elif row["column"] not in ANNOTATION_COLUMNS[row["sheet"]]:
+            bad(
+                "column",
+                f"not an annotation column of sheet {row['sheet']!r}",
+                f"Use one of {list(ANNOTATION_COLUMNS[row['sheet']])}.",
+            )
+        if not row["finding_id"].strip():
+            bad("finding_id", "empty", "Give the row's finding_id as in the workbook's column A.")
+        if not row["value"].strip():
+            bad("value", "empty", "Leave the row out; clear a note in the workbook instead.")
+        key = tuple(row[c] for c in _CSV_REQUIRED[:4])
+        if key in seen:
+            bad("finding_id", f"the same key is also in row {seen[key]}", "Keep one row per key.")
+        seen[key] = excel_row
+        rows.append(row)
+    if problems:
+        lines = [f"{len(problems)} problem(s) in the annotations CSV; nothing was imported:"]
+        lines += [f"  {p}" for p in problems]
+        raise AnnotationError("\n".join(lines), file=path, row=problems[0].row)
+    return rows
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """Counts of an import: values new to the store, changed, and already equal."""
+
+    new: int
+    changed: int
+    unchanged: int
+
+
+def import_csv(
+    store: AnnotationStore, path: str | Path, *, command: str = "annotations import"
+) -> ImportReport:
+    """Load annotations from a CSV written by :func:`export_csv`.
+
+    Parameters
+    ----------
+    store
+        The annotation store.
+    path
+        The CSV (UTF-8, with or without byte-order mark; columns :data:`CSV_COLUMNS`,
+        ``updated_at`` and ``source`` optional and ignored).
+    command
+        Recorded in history.
+
+    Raises
+    ------
+    AnnotationError
+        The header lacks a column, or rows are bad (every one is listed with file, row, column,
+        value and what to do); nothing is imported then.
+
+    Notes
+    -----
+    Kept simple: an imported value that differs from the store's current value becomes current
+    with source ``import:FILE`` and a history row of kind ``import``; an equal value changes
+    nothing. Workbooks then see the store's change: a workbook cell edited since it was written
+    conflicts with it at the next harvest (module docstring), and the imported value is kept.
+    """
+    p = Path(path)
+    rows = _valid_csv_rows(p)
+    data = p.read_bytes()
+    digest, stamp, source = _sha256(data), _now(), f"import:{p}"
+    new = changed = unchanged = 0
+    with store.transaction() as conn:
+        current = dict(
+            ((lea, s, f, c), v)
+            for lea, s, f, c, v in conn.execute(
+                'SELECT lea_id, sheet, finding_id, "column", value FROM current'
+            )
+        )
+        history, upserts = [], []
+        for row in rows:
+            key = tuple(row[c] for c in _CSV_REQUIRED[:4])
+            old = current.get(key, "")
+            if old == row["value"]:
+                unchanged += 1
+                continue
+            new, changed = (new + 1, changed) if old == "" else (new, changed + 1)
+            history.append((*key, row["value"], stamp, str(p), digest, command, "import"))
+            upserts.append((*key, row["value"], stamp, source))
+        _append_history(conn, history)
+        _upsert_current(conn, upserts)
+    return ImportReport(new=new, changed=changed, unchanged=unchanged)
+
+
+# --------------------------------------------------------------------------------------------
+# Command-line handlers (called by cimrca.cli)
+# --------------------------------------------------------------------------------------------
+
+
+def harvest_cli(args: argparse.Namespace) -> int:
+    """``cimrca annotations harvest OUT_DIR [--annotations DB]``.
+
+    Prints per-LEA counts and every conflict; exit status 0, or 1 when a workbook could not be
+    read (the others are still harvested).
+    """
+    out_dir = Path(args.out_dir)
+    if not out_dir.is_dir():
+        raise UsageError(f"{out_dir}: no such output folder. Give the --out folder of a batch.")
+    db = (
+        Path(args.annotations)
+        if getattr(args, "annotations", None)
+        else out_dir / DEFAULT_STORE_NAME
+    )
+    with AnnotationStore(db) as store:
+        reports = harvest_out_dir(out_dir, store)
+    if not reports:
+        print(f"no workbooks found under {out_dir / 'leas'}")
+        return 0
+    for report in reports:
+        print(report.summary())
+        for conflict in report.conflicts:
+            print(f"  {conflict}")
+    failed = [r for r in reports if not r.ok]
+    totals = [sum(getattr(r, n) for r in reports) for n in ("new", "changed", "unchanged")]
+    n_conflicts = sum(len(r.conflicts) for r in reports)
+    print(
+        f"harvested {len(reports) - len(failed)} of {len(reports)} workbook(s) into {db}: "
+        f"{totals[0]} new, {totals[1]} changed, {totals[2]} unchanged, {n_conflicts} conflict(s)"
+    )
+    if failed:
+        print(f"{len(failed)} workbook(s) could not be read", file=sys.stderr)
+        return 1
+    return 0
+
+
+def export_cli(args: argparse.Namespace) -> int:
+    """``cimrca annotations export DB --csv FILE``: current annotations to CSV (atomic)."""
+    with AnnotationStore(args.db, create=False) as store:
+        n = export_csv(store, args.csv)
+    print(f"wrote {n} annotation(s) to {args.csv}")
+    return 0
+
+
+def import_cli(args: argparse.Namespace) -> int:
+    """``cimrca annotations import DB --csv FILE``: exit 2 with every bad row listed."""
+    with AnnotationStore(args.db) as store:
+        report = import_csv(store, args.csv)
+    print(
+        f"imported {args.csv} into {args.db}: {report.new} new, {report.changed} changed, "
+        f"{report.unchanged} unchanged"
+    )
+    return 0

@@ -1,0 +1,246 @@
+"""Atomic file writes: write to a temporary file in the same folder, then rename it into place.
+
+An interrupted run (an exception, Ctrl-C, a killed process, a power cut after the rename) leaves
+either the old file or the new one, never half of one (outputs.md section 5, style.md rule 12).
+
+The temporary file lives beside the target, so :func:`os.replace` is a rename within one file
+system, which POSIX and Windows make atomic. Its name records the host and process that made it::
+
+    .<target name>~<host>~<pid>~<random>.tmp<target suffix>
+
+so that a later write to the same target removes temporary files left behind by a process of
+this host that no longer runs (one killed with SIGKILL cannot clean up after itself), and never
+touches a file another running process is still writing. The target's suffix is kept last so that
+writers which pick a format from the extension (``pandas.ExcelWriter``, ``to_parquet``) still work.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = [
+    "STALE_TEMP_SECONDS",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "remove_stale_temps",
+    "temp_files_for",
+]
+
+#: Age after which a temporary file is removed even when its process cannot be checked (another
+#: host, or Windows where probing a process id is not side-effect free): one day.
+STALE_TEMP_SECONDS: float = 24 * 60 * 60
+
+_TEMP_MARK = ".tmp"
+_RANDOM_BYTES = 6
+_NEW_FILE_MODE = 0o666  # filtered by the process umask, like any newly created file
+
+
+def _host_tag() -> str:
+    """This host's name reduced to characters that are safe in a file name."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+
+
+def _temp_pattern(target: Path) -> re.Pattern[str]:
+    return re.compile(
+        rf"^\.{re.escape(target.name)}~(?P<host>[A-Za-z0-9-]+)~(?P<pid>\d+)~[0-9a-f]+"
+        rf"{re.escape(_TEMP_MARK)}{re.escape(target.suffix)}$"
+    )
+
+
+def temp_files_for(path: str | os.PathLike[str]) -> list[Path]:
+    """Temporary files of :func:`atomic_path` for ``path`` that exist in its folder now.
+
+    Parameters
+    ----------
+    path
+        The target file.
+
+    Returns
+    -------
+    list of Path
+        Sorted paths of every temporary file whose name marks it as a write to ``path``.
+    """
+    target = Path(path)
+    pattern = _temp_pattern(target)
+    try:
+        names = os.listdir(target.parent)
+    except FileNotFoundError:
+        return []
+    return sorted(target.parent / n for n in names if pattern.match(n))
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temps(
+    path: str | os.PathLike[str], *, max_age_seconds: float = STALE_TEMP_SECONDS
+) -> list[Path]:
+    """Remove temporary files left for ``path`` by processes that no longer run.
+
+    Parameters
+    ----------
+    path
+        The target file whose leftover temporary files are removed.
+    max_age_seconds
+        A temporary file whose process cannot be checked (made on another host, or on Windows)
+        is removed once it is older than this.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+
+    Notes
+    -----
+    A file made by a process of this host that is still running is kept: that process is writing
+    it now. Called by :func:`atomic_path` before every write, so a run killed in the middle of a
+    write leaves at most one stray file, which the next successful write removes.
+    """
+    target = Path(path)
+    pattern = _temp_pattern(target)
+    host = _host_tag()
+    removed: list[Path] = []
+    now = time.time()
+    for tmp in temp_files_for(target):
+        match = pattern.match(tmp.name)
+        if match is None:  # pragma: no cover - temp_files_for matched it already
+            continue
+        pid = int(match["pid"])
+        if match["host"] == host and os.name == "posix":
+            stale = pid != os.getpid() and not _process_alive(pid)
+        else:
+            try:
+                stale = now - tmp.stat().st_mtime > max_age_seconds
+            except FileNotFoundError:
+                continue
+        if stale:
+            try:
+                tmp.unlink()
+            except FileNotFoundError:
+                continue
+            removed.append(tmp)
+    return removed
+
+
+def _create_temp(target: Path) -> Path:
+    prefix = f".{target.name}~{_host_tag()}~{os.getpid()}~"
+    while True:
+        tmp = (
+            target.parent / f"{prefix}{secrets.token_hex(_RANDOM_BYTES)}{_TEMP_MARK}{target.suffix}"
+        )
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _NEW_FILE_MODE)
+        except FileExistsError:  # pragma: no cover - 48 random bits collided
+            continue
+        os.close(fd)
+        return tmp
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDWR if os.name == "nt" else os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems do not support fsync on a folder
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success move it into place atomically.
+
+    Parameters
+    ----------
+    path
+        The file to (re)write. Its folder must exist.
+
+    Yields
+    ------
+    Path
+        An empty temporary file in the same folder, with the same suffix. Write the new content
+        to it (any writer that takes a path). When the ``with`` block ends normally the file is
+        flushed to disk (fsync) and renamed over ``path``; the folder is then fsynced too.
+
+    Notes
+    -----
+    If the block raises (including ``KeyboardInterrupt``), the temporary file is removed and
+    ``path`` is left as it was. If the process is killed, the temporary file stays behind and the
+    next :func:`atomic_path` for the same target removes it (:func:`remove_stale_temps`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "note.txt"
+    >>> with atomic_path(target) as tmp:
+    ...     _ = tmp.write_text("new")
+    >>> target.read_text()
+    'new'
+    """
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {target}: its folder {target.parent} does not exist")
+    remove_stale_temps(target)
+    tmp = _create_temp(target)
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise FileNotFoundError(
+                f"the writer for {target} removed its temporary file {tmp.name} before it was "
+                "moved into place"
+            )
+        _fsync_file(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(target.parent)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_path`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "a.bin"
+    >>> atomic_write_bytes(target, b"abc")
+    >>> target.read_bytes()
+    b'abc'
+    """
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8") -> None:
+    """Write ``text`` to ``path`` atomically, without newline translation."""
+    atomic_write_bytes(path, text.encode(encoding))
