@@ -30,7 +30,7 @@ demo: $(STAMP)
 	$(BIN)/cimrca batch data/sample --out out $(if $(JOBS),--jobs $(JOBS))
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -m "not slow"

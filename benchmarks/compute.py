@@ -48,7 +48,7 @@ def timed(cmd: list[str]) -> tuple[float, float]:
     """Wall seconds and peak resident memory (MiB) of one child process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return seconds, max(peak, before) / 1024
@@ -71,7 +71,7 @@ def main() -> int:
         )  # fmt: skip
     results = WORK / "results.parquet"
     cimrca_cmd = [sys.executable, "-m", "cimrca", "compute", str(data), "--out", str(results)]
-    subprocess.run(cimrca_cmd, check=True, stdout=subprocess.DEVNULL)  # warm the file cache
+    subprocess.run(cimrca_cmd, check=True, capture_output=True)  # warm the file cache
 
     import pyarrow.parquet as pq
 

@@ -8,6 +8,9 @@ line starts fast):
 - :func:`load_profile` reads a state profile (``california``, ``federal_defaults`` or a YAML path).
 - :func:`compute_results` computes the statewide results table in one vectorised pass;
   :func:`write_results`, :func:`read_results` and :func:`lea_slice` store and filter it.
+- :func:`compute_indicators` computes SPP/APR indicator rates, targets met and trends.
+- :func:`generate_sample` / :func:`write_sample` make the synthetic sample state;
+  :func:`import_files` converts real CDE / IDEA 618 files and student rosters.
 - :class:`CimrcaError` is the base of every error caused by input or usage.
 """
 
@@ -26,6 +29,11 @@ _EXPORTS = {
     "read_results": "methodology",
     "lea_slice": "methodology",
     "RESULT_COLUMNS": "methodology",
+    "compute_indicators": "indicators",
+    "indicator_sheet": "indicators",
+    "generate_sample": "sample",
+    "write_sample": "sample",
+    "import_files": "importers",
     "CimrcaError": "errors",
     "DataValidationError": "errors",
     "ProfileError": "errors",
