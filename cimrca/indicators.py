@@ -14,6 +14,7 @@ the LEA's series (closed form, vectorised; README decision 4).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Final
 
@@ -36,6 +37,8 @@ __all__ = [
     "MIN_TREND_YEARS",
     "compute_indicators",
     "indicator_sheet",
+    "indicator_order",
+    "indicator_order",
     "indicator_label",
     "indicator_polarity",
     "school_year_start",
@@ -729,6 +732,22 @@ def compute_indicators(
     return frame.loc[:, list(RESULT_COLUMNS)]
 
 
+def indicator_order(codes) -> list[str]:
+    """Indicator codes in reading order: 1, 2, 3A_ELA, ..., 11, 12, then named series.
+
+    Examples
+    --------
+    >>> indicator_order(["11", "SUSP_SWD", "2", "1", "3B_MATH", "3A_ELA"])
+    ['1', '2', '3A_ELA', '3B_MATH', '11', 'SUSP_SWD']
+    """
+
+    def key(code: str) -> tuple[int, int, str]:
+        match = re.match(r"^(\d+)(.*)$", str(code))
+        return (0, int(match[1]), match[2]) if match else (1, 0, str(code))
+
+    return sorted(codes, key=key)
+
+
 def indicator_sheet(
     indicator_results: pd.DataFrame,
     lea_id: str,
@@ -792,7 +811,7 @@ def indicator_sheet(
     lea = indicator_results[indicator_results["lea_id"].astype(str) == str(lea_id)]
     if lea.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
-    order = pd.Index(lea["indicator"].unique())
+    order = pd.Index(indicator_order(lea["indicator"].unique()))
     rates = (
         lea.pivot(index="indicator", columns="school_year", values="rate")
         .reindex(index=order, columns=years)
