@@ -1,0 +1,319 @@
+"""A papermill engine that keeps one warm Jupyter kernel per worker (used by ``cimrca batch``).
+
+Starting a kernel and importing pandas, matplotlib and the package in it costs a few seconds,
+more than a packet notebook itself takes once the statewide results are precomputed. The
+kernel starts once (:class:`WarmKernel`), and the engine of :func:`warm_engine` (registered as
+``cimrca-warm``) runs notebook after notebook in it:
+
+- before each notebook the kernel's namespace is reset (``%reset -f``, every matplotlib figure
+  closed, the execution counter set back to 1), so one LEA's variables never leak into the
+  next LEA's packet; imported modules stay loaded, which is what makes it fast;
+- the kernel is restarted every ``restart_every`` notebooks (bounding any slow leak) and after
+  a notebook error or a kernel failure;
+- kernel start-ups are serialised across processes of this host by a file lock
+  (:data:`START_LOCK_NAME` in the temporary folder) and retried, because two kernels started at
+  once can pick the same free port.
+
+Papermill still parameterises the notebook, records cell timings and writes the output
+notebook, so an executed notebook looks the same as one from the ``papermill`` command.
+"""
+
+from __future__ import annotations
+
+import atexit
+import fcntl
+import os
+import signal
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ENGINE_NAME",
+    "RESTART_EVERY",
+    "START_LOCK_NAME",
+    "START_RETRIES",
+    "PRELOAD_MODULES",
+    "TransientKernelError",
+    "WarmKernel",
+    "warm_engine",
+    "default_kernel_name",
+    "is_transient",
+    "register_engine",
+]
+
+#: Name under which :func:`warm_engine`'s class is registered with papermill.
+ENGINE_NAME = "cimrca-warm"
+#: Notebooks run in one kernel before it is restarted (bounds slow leaks in a long batch).
+RESTART_EVERY = 25
+#: Attempts to start a kernel before giving up (port conflicts, slow start-up).
+START_RETRIES = 3
+#: Seconds to wait for a kernel to answer after it is started.
+STARTUP_TIMEOUT = 60.0
+#: Seconds the namespace reset may take.
+RESET_TIMEOUT = 30.0
+#: Modules a new kernel imports before its first notebook (what the packet notebook uses).
+PRELOAD_MODULES: tuple[str, ...] = (
+    "pandas",
+    "matplotlib.pyplot",
+    "cimrca.packet",
+    "cimrca.charts",
+    "cimrca.workbook",
+    "cimrca.indicators",
+    "cimrca.methodology",
+)
+#: Lock file (in the temporary folder) that serialises kernel start-ups on this host.
+START_LOCK_NAME = "cimrca-kernel-start.lock"
+
+_RESET_CODE = """\
+if "matplotlib.pyplot" in __import__("sys").modules:
+    __import__("sys").modules["matplotlib.pyplot"].close("all")
+get_ipython().run_line_magic("reset", "-f")
+get_ipython().execution_count = 1
+__import__("gc").collect()
+"""
+
+
+class TransientKernelError(RuntimeError):
+    """The kernel failed (died, did not start, lost its connection): worth one more try.
+
+    A notebook that raises is not transient: the error is recorded, not retried.
+    """
+
+
+def default_kernel_name() -> str:
+    """``$CIMRCA_KERNEL`` if set, else ``cimrca`` when that kernelspec is installed, else ``python3``.
+
+    ``make venv`` installs the ``cimrca`` kernelspec into the project's environment.
+    """
+    name = os.environ.get("CIMRCA_KERNEL", "")
+    if name:
+        return name
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return "cimrca" if "cimrca" in KernelSpecManager().find_kernel_specs() else "python3"
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is a kernel failure worth retrying (not an error raised by a notebook)."""
+    if isinstance(exc, TransientKernelError):
+        return True
+    try:
+        from nbclient.exceptions import DeadKernelError
+    except ImportError:  # pragma: no cover - nbclient is a dependency
+        DeadKernelError = ()  # type: ignore[assignment]  # noqa: N806
+    if isinstance(exc, DeadKernelError):
+        return True
+    text = f"{type(exc).__name__}: {exc}".lower()
+    markers = ("address already in use", "kernel died", "kernel didn't respond", "zmqerror")
+    return isinstance(exc, TimeoutError | RuntimeError | OSError) and any(
+        m in text for m in markers
+    )
+
+
+@contextmanager
+def _start_lock() -> Iterator[None]:
+    path = Path(tempfile.gettempdir()) / START_LOCK_NAME
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class WarmKernel:
+    """One Jupyter kernel kept running across notebooks, reset between them.
+
+    Parameters
+    ----------
+    kernel_name
+        The kernelspec to start (explicit, never read from the notebook).
+    restart_every
+        Restart the kernel after this many notebooks.
+    startup_timeout
+        Seconds to wait for a started kernel to answer.
+    """
+
+    def __init__(
+        self,
+        kernel_name: str,
+        *,
+        restart_every: int = RESTART_EVERY,
+        startup_timeout: float = STARTUP_TIMEOUT,
+    ) -> None:
+        if restart_every < 1:
+            raise ValueError(f"restart_every must be at least 1, got {restart_every}")
+        self.kernel_name = kernel_name
+        self.restart_every = restart_every
+        self.startup_timeout = startup_timeout
+        self.km: Any = None
+        self.kc: Any = None
+        self.runs = 0
+        self.starts = 0
+        atexit.register(self.shutdown)
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running kernel, or ``None``."""
+        prov = getattr(self.km, "provisioner", None)
+        proc = getattr(prov, "process", None)
+        return getattr(proc, "pid", None)
+
+    def alive(self) -> bool:
+        return self.km is not None and self.km.is_alive()
+
+    def start(self) -> None:
+        """Start the kernel (serialised on this host, retried on port conflicts)."""
+        from jupyter_client.manager import KernelManager
+
+        self.shutdown()
+        last: BaseException | None = None
+        for attempt in range(START_RETRIES):
+            km = KernelManager(kernel_name=self.kernel_name)
+            try:
+                with _start_lock():
+                    km.start_kernel()
+                kc = km.client()
+                kc.start_channels()
+                kc.wait_for_ready(timeout=self.startup_timeout)
+            except Exception as exc:  # noqa: BLE001 - any start-up failure is retried
+                last = exc
+                try:
+                    km.shutdown_kernel(now=True)
+                except Exception:  # noqa: BLE001
+                    pass
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            self.km, self.kc = km, kc
+            self.runs = 0
+            self.starts += 1
+            return
+        raise TransientKernelError(
+            f"could not start the {self.kernel_name!r} kernel after {START_RETRIES} attempts: "
+            f"{last}"
+        )
+
+    def preload(self, modules: tuple[str, ...] = PRELOAD_MODULES) -> None:
+        """Import ``modules`` in the kernel (binding no name), so the first notebook is fast.
+
+        A module that cannot be imported is ignored: the notebook reports it if it needs it.
+        """
+        code = "".join(
+            f"try:\n    __import__({m!r})\nexcept ImportError:\n    pass\n" for m in modules
+        )
+        self.kc.execute_interactive(
+            code, silent=True, store_history=False, timeout=self.startup_timeout,
+            output_hook=lambda msg: None,
+        )  # fmt: skip
+
+    def reset(self) -> None:
+        """Clear the namespace and figures; the kernel keeps its imported modules."""
+        reply = self.kc.execute_interactive(
+            _RESET_CODE,
+            silent=True,
+            store_history=False,
+            timeout=RESET_TIMEOUT,
+            output_hook=lambda msg: None,
+        )
+        if reply["content"].get("status") != "ok":
+            raise TransientKernelError(f"resetting the kernel failed: {reply['content']}")
+
+    def ready(self) -> None:
+        """Make the kernel ready for the next notebook: start, restart or reset it."""
+        if not self.alive() or self.runs >= self.restart_every:
+            self.start()
+        elif self.runs:
+            try:
+                self.reset()
+            except Exception as exc:  # noqa: BLE001 - a kernel that cannot reset is restarted
+                if not is_transient(exc) and not isinstance(exc, TimeoutError):
+                    raise
+                self.start()
+
+    def kill(self) -> None:
+        """Kill the kernel process at once (used when the worker must stop now)."""
+        pid = self.pid
+        if pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def shutdown(self) -> None:
+        """Stop the kernel and its channels, if any."""
+        if self.kc is not None:
+            try:
+                self.kc.stop_channels()
+            except Exception:  # noqa: BLE001
+                pass
+        if self.km is not None:
+            try:
+                self.km.shutdown_kernel(now=True)
+            except Exception:  # noqa: BLE001
+                self.kill()
+        self.km = self.kc = None
+
+
+_ENGINE: type | None = None
+
+
+def warm_engine() -> type:
+    """The papermill engine class running notebooks in a :class:`WarmKernel`.
+
+    Built on first use, so that importing this module does not import papermill. Use it
+    through :func:`papermill.execute_notebook` with ``engine_name=ENGINE_NAME`` and
+    ``warm_kernel=WarmKernel(...)`` (after :func:`register_engine`). It raises
+    :class:`TransientKernelError` when the kernel fails; a notebook error is recorded in the
+    notebook and raised by papermill as ``PapermillExecutionError`` as usual.
+    """
+    global _ENGINE
+    if _ENGINE is not None:
+        return _ENGINE
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import Engine
+
+    class WarmEngine(Engine):
+        @classmethod
+        def execute_managed_notebook(
+            cls,
+            nb_man: Any,
+            kernel_name: str,
+            warm_kernel: WarmKernel | None = None,
+            execution_timeout: float | None = None,
+            **kwargs: Any,
+        ) -> Any:
+            if warm_kernel is None:
+                raise ValueError(f"the {ENGINE_NAME} engine needs warm_kernel=WarmKernel(...)")
+            warm_kernel.ready()
+            client = PapermillNotebookClient(
+                nb_man,
+                km=warm_kernel.km,
+                kernel_name=kernel_name,
+                timeout=execution_timeout,
+                log_output=kwargs.get("log_output", False),
+            )
+            client.kc = warm_kernel.kc
+            warm_kernel.runs += 1
+            try:
+                return client.execute()
+            except Exception as exc:
+                if is_transient(exc) or not warm_kernel.alive():
+                    warm_kernel.shutdown()
+                    raise TransientKernelError(f"the kernel failed: {exc}") from exc
+                raise
+            finally:
+                atexit.unregister(client._cleanup_kernel)
+
+    _ENGINE = WarmEngine
+    return _ENGINE
+
+
+def register_engine() -> None:
+    """Register :func:`warm_engine`'s class with papermill as :data:`ENGINE_NAME` (idempotent)."""
+    from papermill.engines import papermill_engines
+
+    papermill_engines.register(ENGINE_NAME, warm_engine())
