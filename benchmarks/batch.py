@@ -82,7 +82,7 @@ def _papermill_loop(data: Path, leas: list[str], out: Path, kernel: str) -> tupl
         folder.mkdir(parents=True, exist_ok=True)
         seconds, rss, status = _run(
             [sys.executable, "-m", "papermill", str(notebook), str(folder / f"{lea}.ipynb"),
-             "-p", "lea_id", lea, "-p", "data_dir", str(data), "-p", "out_dir", str(folder),
+             "-r", "lea_id", lea, "-r", "data_dir", str(data), "-r", "out_dir", str(folder),
              "-k", kernel, "--cwd", str(ROOT / "notebooks")]
         )  # fmt: skip
         if status != 0:

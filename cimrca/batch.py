@@ -395,6 +395,7 @@ def run_task(task: LeaTask) -> dict[str, Any]:
     when execution ends (a failed notebook too: it stays for inspection), so a killed run leaves
     no half-written ``.ipynb``.
     """
+    _skip_iri_grammar()
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
@@ -453,6 +454,14 @@ def run_task(task: LeaTask) -> dict[str, Any]:
     }
 
 
+def _skip_iri_grammar() -> None:
+    """Spare a worker 2-3 s of start-up: papermill imports nbformat, whose jsonschema compiles
+    an IRI grammar at import when the optional ``rfc3987_syntax`` is installed (it comes with
+    JupyterLab). The notebook schema never uses IRI formats, so a worker marks the module as
+    unavailable, which jsonschema handles; other processes are not affected."""
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+
 def _watch_parent(parent_pid: int) -> None:
     while True:
         time.sleep(PARENT_POLL_SECONDS)
@@ -469,6 +478,7 @@ def _worker_main(slot: int, tasks: Any, results: Any, parent_pid: int, kernel_na
     packet's modules, so both heavy start-ups overlap and happen once per worker.
     """
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    _skip_iri_grammar()
     importer = threading.Thread(target=__import__, args=("papermill",), daemon=True)
     importer.start()
     try:
@@ -801,6 +811,14 @@ def run_batch(
     out = Path(out_dir).resolve()
     (out / "leas").mkdir(parents=True, exist_ok=True)
     summary = BatchSummary(out_dir=out)
+    manifest = read_manifest(out).set_index("lea_id")
+    kernel = kernel_name or default_kernel_name()
+    n_jobs = jobs or os.cpu_count() or 1
+    # When every chosen LEA will run (a first run, or --force), start the workers now: their
+    # kernels start and import while the statewide tables are computed below.
+    early_pool = None
+    if scheduler is None and chosen and (force or manifest.index.intersection(chosen).empty):
+        early_pool = _LocalPool(min(n_jobs, len(chosen) + 1), kernel)
 
     # 1. statewide results and indicator results, once per run
     results = compute_results(ds, prof)
@@ -816,7 +834,6 @@ def run_batch(
         write_indicator_results(indicators, indicators_path)
 
     # 2. inputs per LEA
-    kernel = kernel_name or default_kernel_name()
     common = {
         "version": __version__,
         "pandas": pd.__version__,
@@ -830,7 +847,6 @@ def run_batch(
     store = AnnotationStore(store_path)
     current = store.current_frame()
     ann_groups = dict(tuple(current.groupby("lea_id"))) if not current.empty else {}
-    manifest = read_manifest(out).set_index("lea_id")
     names = dict(zip(ds.leas["lea_id"].astype(str), ds.leas["lea_name"].astype(str), strict=True))
 
     def inputs_hash(lea: str, ann: str) -> str:
@@ -901,6 +917,8 @@ def run_batch(
         )  # fmt: skip
 
     if not tasks:
+        if early_pool is not None:
+            early_pool.close()
         progress.close()
         store.close()
         summary.seconds = time.monotonic() - started
@@ -978,8 +996,10 @@ def run_batch(
             summary.failed[lea] = (error, row["notebook"])
         progress.update(lea, status, outcome["seconds"], error)
 
-    n_jobs = jobs or os.cpu_count() or 1
-    pool: Any = _DaskPool(scheduler) if scheduler else _LocalPool(min(n_jobs, len(tasks)), kernel)
+    if scheduler:
+        pool: Any = _DaskPool(scheduler)
+    else:
+        pool = early_pool or _LocalPool(min(n_jobs, len(tasks)), kernel)
     inflight = 0
     try:
         while tasks or inflight:

@@ -113,7 +113,7 @@ _LEGEND_GAP_INCHES: Final = 0.58
 _PANEL_TITLE_CHARS: Final = 34
 _FONT_CELL: Final = 7
 #: Pixels per inch of :func:`figures_to_png`.
-DEFAULT_DPI: Final = 110
+DEFAULT_DPI: Final = 100
 #: zlib level of the PNGs: 1 is several times faster than the default 6, files ~1.5x larger.
 _PNG_COMPRESSION: Final = 1
 #: Room above the highest point of a ratio chart, as a factor.
@@ -1092,7 +1092,7 @@ def lea_figures(
     lea_id: str,
     *,
     school_year: str | None = None,
-    max_funnels: int = 3,
+    max_funnels: int = 2,
     lea_name: str | None = None,
 ) -> dict[str, Figure]:
     """All of one LEA's charts, as new figures keyed by name (nothing shown or saved).
@@ -1108,7 +1108,7 @@ def lea_figures(
         The LEA's CDE code.
     school_year : str, optional
         Year of the heat map and the funnels; default the LEA's latest.
-    max_funnels : int, default 3
+    max_funnels : int, default 2
         At most this many funnel plots, for the year's flagged rows (significantly
         disproportionate first, then by consecutive years and ratio).
     lea_name : str, optional
@@ -1172,19 +1172,23 @@ def figures_to_png(figures: dict[str, Figure], *, dpi: int = DEFAULT_DPI) -> dic
     ----------
     figures : dict of str to Figure
         As :func:`lea_figures` returns them.
-    dpi : int, default 110
-        Pixels per inch: 110 gives an 880-pixel-wide image for an 8-inch chart, sharp on screen
+    dpi : int, default 100
+        Pixels per inch: 100 gives an 800-pixel-wide image for an 8-inch chart, sharp on screen
         and in print at the chart's size.
     """
     from io import BytesIO
 
+    import matplotlib as mpl
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     out: dict[str, bytes] = {}
-    for name, figure in figures.items():
-        buffer = BytesIO()
-        canvas = FigureCanvasAgg(figure)
-        figure.set_dpi(dpi)
-        canvas.print_png(buffer, pil_kwargs={"compress_level": _PNG_COMPRESSION})
-        out[name] = buffer.getvalue()
+    # FreeType's own hinting draws the same antialiased text about a third faster than the
+    # default forced autohinter; text is most of the drawing time of these charts.
+    with mpl.rc_context({"text.hinting": "auto"}):
+        for name, figure in figures.items():
+            buffer = BytesIO()
+            canvas = FigureCanvasAgg(figure)
+            figure.set_dpi(dpi)
+            canvas.print_png(buffer, pil_kwargs={"compress_level": _PNG_COMPRESSION})
+            out[name] = buffer.getvalue()
     return out

@@ -24,13 +24,14 @@ before it hands it to the notebook.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import logging
 import math
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -359,6 +360,24 @@ class Packet:
         )
 
 
+@functools.lru_cache(maxsize=4)
+def _cached(reader: Callable[[Path], Any], path: Path, stamp: tuple) -> Any:
+    return reader(path)
+
+
+def _read_once(reader: Callable[[Path], Any], path: Path) -> Any:
+    """``reader(path)``, remembered while the files behind ``path`` are unchanged.
+
+    A batch runs packet after packet in one warm kernel whose modules stay loaded, so the data
+    set and the statewide tables are read once per worker rather than once per LEA. The key
+    holds every file's modification time and size, so an edited file is read again. Callers
+    never modify what they get (cimrca's functions do not mutate their inputs).
+    """
+    files = sorted(path.iterdir()) if path.is_dir() else [path]
+    stamp = tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.is_file())
+    return _cached(reader, path, stamp)
+
+
 def _resolve(path: str | Path) -> Path:
     return Path(path).expanduser().resolve()
 
@@ -381,7 +400,7 @@ def _empty_orphans() -> pd.DataFrame:
 
 
 def load_packet(
-    lea_id: str,
+    lea_id: str | int,
     *,
     data_dir: str | Path,
     profile: str | Path | Profile = "california",
@@ -438,6 +457,9 @@ def load_packet(
     >>> p.identified, p.latest_year, p.findings.loc[0, "finding_id"]
     (True, '2024-25', '2024-25:ident_ed:BL')
     """
+    if isinstance(lea_id, int) and not isinstance(lea_id, bool):
+        # `papermill -p lea_id 0110017` parses the code as a number and drops its leading zero
+        lea_id = f"{lea_id:07d}"
     lea_id = str(lea_id).strip()
     if annotations_db and annotations_json:
         raise UsageError(
@@ -445,7 +467,7 @@ def load_packet(
             "hands over the annotations), not both."
         )
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
-    dataset = load_dataset(_resolve(data_dir))
+    dataset = _read_once(load_dataset, _resolve(data_dir))
     known = dataset.leas["lea_id"].astype(str)
     if not known.eq(lea_id).any():
         example = known.iloc[0] if len(known) else "0100000"
@@ -457,7 +479,7 @@ def load_packet(
 
     if results_path:
         source = _resolve(results_path)
-        results = read_results(source)
+        results = _read_once(read_results, source)
         _check_results_profile(results, prof, source)
     else:
         results = compute_results(dataset, prof)
@@ -465,7 +487,7 @@ def load_packet(
     found = workbook_findings(lea_results, prof)
 
     if indicators_path:
-        indicator_results = read_indicator_results(_resolve(indicators_path))
+        indicator_results = _read_once(read_indicator_results, _resolve(indicators_path))
     elif dataset.indicators is not None:
         from .indicators import compute_indicators
 
@@ -950,7 +972,7 @@ def figure_title(name: str, packet: Packet | None = None) -> str:
     if name == "ratio_heatmap":
         return f"All ratios by category and group{year}"
     if name == "indicator_trends":
-        return "SPP/APR indicators by school year"
+        return "SPP/APR indicators against their targets, latest school year, with each trend"
     if name.startswith("funnel_"):
         rest = name[len("funnel_") :]
         category, _, race = rest.rpartition("_")
@@ -1307,6 +1329,22 @@ def _template_dir() -> Path:
     )
 
 
+@functools.lru_cache(maxsize=2)
+def _html_exporter(template_dir: str):
+    """The packet's HTML exporter, made once per process: its templates load and compile once
+    (a batch worker renders packet after packet)."""
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(
+        template_name=TEMPLATE_NAME,
+        extra_template_basedirs=[template_dir],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+    )
+
+
 def render_html(
     notebook_path: str | Path, html_path: str | Path, *, title: str | None = None
 ) -> Path:
@@ -1335,7 +1373,6 @@ def render_html(
     ``stderr`` streams (warnings) are left out; the executed notebook keeps all of them.
     """
     import nbformat
-    from nbconvert import HTMLExporter
 
     source = Path(notebook_path)
     nb = nbformat.read(source, as_version=4)
@@ -1348,15 +1385,9 @@ def render_html(
                 if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
             ]
     nb.metadata["title"] = title
-    exporter = HTMLExporter(
-        template_name=TEMPLATE_NAME,
-        extra_template_basedirs=[str(_template_dir())],
-        exclude_input=True,
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
-        embed_images=True,
+    body, _ = _html_exporter(str(_template_dir())).from_notebook_node(
+        nb, resources={"metadata": {"name": title}}
     )
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     target = Path(html_path)
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(target, body)

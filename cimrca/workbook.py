@@ -261,7 +261,7 @@ def findings(results_lea: pd.DataFrame, profile: Profile) -> pd.DataFrame:
     if missing:
         raise WorkbookError(
             f"the results table lacks column(s) {', '.join(missing)}; it needs the columns of "
-            "outputs.md section 2. Recompute it with `cimrca compute`."
+            "the results table (see `cimrca compute --help`). Recompute it with `cimrca compute`."
         )
     res = results_lea.copy()
     for col in ("school_year", "lea_id", "category", "race_ethnicity"):
@@ -1276,7 +1276,7 @@ class _Builder:
             ws,
             f"Drill-down: the counts behind each finding, {self.inputs.lea_name} ({self.inputs.lea_id})",
             "Numerators and denominators by year, the comparison group used, and supplementary "
-            "measures (context only, never part of the determination; methodology.md section 5).",
+            "measures (context only, never part of the determination: Bollmer et al., IDEA Data Center TA guide, 2014).",
         )
         columns: list[tuple[str, float, str, str]] = [
             ("finding", 24, "finding_id", "text_nowrap"),

@@ -117,6 +117,11 @@ def test_lea_code_without_leading_zero_is_refused():
         cp.load_packet("173141", data_dir=SAMPLE)
 
 
+def test_lea_code_parsed_as_a_number_gets_its_leading_zero_back():
+    # `papermill -p lea_id 0173141` hands the notebook the integer 173141
+    assert cp.load_packet(173141, data_dir=SAMPLE).lea_id == "0173141"
+
+
 def test_both_annotation_sources_refused(tmp_path):
     with pytest.raises(UsageError, match="not both"):
         cp.load_packet(
