@@ -36,7 +36,8 @@ def test_reset_clears_names_outputs_and_counter_but_keeps_modules():
             "print(sorted(n for n in ('secret_lea', 'codes', 'math') if n in dir()), "
             "len(Out), 'cimrca.codes' in sys.modules)",
         )
-        assert out == ["[] 0 True\n"]  # names and outputs gone, imported modules kept
+        # names and outputs gone, imported modules kept (IPython may add its own notices)
+        assert "[] 0 True" in "".join(out).splitlines()
         assert count == 1  # the next notebook's first cell is numbered 1
     finally:
         kernel.shutdown()
