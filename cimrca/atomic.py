@@ -16,6 +16,7 @@ writers which pick a format from the extension (``pandas.ExcelWriter``, ``to_par
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import secrets
@@ -30,6 +31,7 @@ __all__ = [
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
+    "file_lock",
     "remove_stale_temps",
     "temp_files_for",
 ]
@@ -244,3 +246,18 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8") -> None:
     """Write ``text`` to ``path`` atomically, without newline translation."""
     atomic_write_bytes(path, text.encode(encoding))
+
+
+@contextmanager
+def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if needed) for the ``with`` block.
+
+    Serialises processes of one host: manifest rewrites by shards running into one folder, and
+    kernel start-ups. Local file systems only, like the annotation store.
+    """
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

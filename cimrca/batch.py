@@ -47,7 +47,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import fcntl
 import hashlib
 import json
 import multiprocessing as mp
@@ -57,7 +56,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +65,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .atomic import atomic_path, atomic_write_text
+from .atomic import atomic_path, atomic_write_text, file_lock
 from .errors import UsageError, WorkbookError
 
 __all__ = [
@@ -223,16 +222,6 @@ def read_manifest(out_dir: str | Path) -> pd.DataFrame:
     return frame.reindex(columns=list(MANIFEST_COLUMNS), fill_value="")
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "a+b") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def update_manifest(out_dir: str | Path, rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """Replace the rows of ``rows``' LEAs in ``OUT_DIR/manifest.csv``; keep every other row.
 
@@ -243,7 +232,7 @@ def update_manifest(out_dir: str | Path, rows: Sequence[dict[str, Any]]) -> pd.D
     out = Path(out_dir)
     new = pd.DataFrame(list(rows), dtype=object).reindex(columns=list(MANIFEST_COLUMNS))
     new = new.astype(object).where(new.notna(), "").astype(str)
-    with _locked(out / _MANIFEST_LOCK):
+    with file_lock(out / _MANIFEST_LOCK):
         old = read_manifest(out)
         merged = pd.concat([old[~old["lea_id"].isin(new["lea_id"])], new], ignore_index=True)
         merged = merged.sort_values("lea_id", kind="stable").reset_index(drop=True)

@@ -21,13 +21,10 @@ notebook, so an executed notebook looks the same as one from the ``papermill`` c
 from __future__ import annotations
 
 import atexit
-import fcntl
 import os
 import signal
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -127,15 +124,12 @@ def _kernel_log():
     return open(path, "ab")  # noqa: SIM115 - handed to the kernel process, closed with it
 
 
-@contextmanager
-def _start_lock() -> Iterator[None]:
-    path = Path(tempfile.gettempdir()) / START_LOCK_NAME
-    with open(path, "a+b") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+def _start_lock():
+    """The host-wide lock that serialises kernel start-ups (two kernels started at once can
+    pick the same free port)."""
+    from .atomic import file_lock
+
+    return file_lock(Path(tempfile.gettempdir()) / START_LOCK_NAME)
 
 
 class WarmKernel:

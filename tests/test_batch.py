@@ -189,10 +189,12 @@ def test_note_typed_in_workbook_survives_force(first_run, tmp_path):
     ws = wb["Disproportionality"]
     header = next(r for r in ws.iter_rows() if r[0].value == "finding_id")
     col = next(c.column for c in header if c.value == "consultant_note")
+    status_col = next(c.column for c in header if c.value == "status")
     row = next(r[0].row for r in ws.iter_rows(min_row=header[0].row + 1) if r[0].value)
     finding = ws.cell(row=row, column=1).value
     note = "Checked with the district: referral data confirmed (batch test)"
     ws.cell(row=row, column=col).value = note
+    ws.cell(row=row, column=status_col).value = "Confirmed"
     wb.save(path)
 
     _batch(out, "--force", leas=[IDENTIFIED], check=0)
@@ -200,6 +202,7 @@ def test_note_typed_in_workbook_survives_force(first_run, tmp_path):
     ws = again["Disproportionality"]
     cells = [r for r in ws.iter_rows() if r[0].value == finding]
     assert cells and cells[0][col - 1].value == note
+    assert cells[0][status_col - 1].value == "Confirmed"
     export = tmp_path / "notes.csv"
     subprocess.run(
         [sys.executable, "-m", "cimrca", "annotations", "export", str(out / "annotations.sqlite"),
@@ -208,8 +211,9 @@ def test_note_typed_in_workbook_survives_force(first_run, tmp_path):
     )  # fmt: skip
     rows = list(csv.DictReader(export.open(encoding="utf-8-sig")))
     assert any(r["lea_id"] == IDENTIFIED and r["value"] == note for r in rows)
+    assert any(r["column"] == "status" and r["value"] == "Confirmed" for r in rows)
     html = (out / "leas" / IDENTIFIED / f"{IDENTIFIED}.html").read_text(encoding="utf-8")
-    assert "referral data confirmed" in html
+    assert "referral data confirmed" in html and "Confirmed" in html
 
 
 @pytest.mark.slow
