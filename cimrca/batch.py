@@ -359,21 +359,21 @@ def shutdown_kernels() -> int:
 
 
 def _render_html(nb_path: Path, html_path: Path, title: str | None) -> None:
-    try:
-        from .packet import render_html
-    except ImportError:  # the packet module is optional for stand-in notebooks
-        render_html = None
-    if render_html is not None:
-        render_html(nb_path, html_path, title=title)
-        return
-    import nbformat
-    from nbconvert import HTMLExporter
+    from .packet import render_html
 
-    body, _ = HTMLExporter(exclude_input=True).from_notebook_node(
-        nbformat.read(nb_path, as_version=4),
-        resources={"metadata": {"name": title or nb_path.stem}},
-    )
-    atomic_write_text(html_path, body)
+    render_html(nb_path, html_path, title=title)
+
+
+def _warm_worker_imports() -> None:
+    """Import what a worker needs (papermill, the packet module, nbconvert's templates) while
+    its kernel starts, so the first LEA does not pay for it (a failure here resurfaces, with
+    its message, in the first task)."""
+    with contextlib.suppress(Exception):
+        import papermill  # noqa: F401
+
+        from .packet import _html_exporter, _template_dir
+
+        _html_exporter(str(_template_dir()))
 
 
 def run_task(task: LeaTask) -> dict[str, Any]:
@@ -468,7 +468,7 @@ def _worker_main(slot: int, tasks: Any, results: Any, parent_pid: int, kernel_na
     """
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     _skip_iri_grammar()
-    importer = threading.Thread(target=__import__, args=("papermill",), daemon=True)
+    importer = threading.Thread(target=_warm_worker_imports, daemon=True)
     importer.start()
     try:
         kernel = _warm_kernel(kernel_name)
