@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="also run the whole data set")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from cimrca.engine import default_kernel_name
+    from cimrca.runner.engine import default_kernel_name
 
     data = args.data.resolve()
     leas = sorted(pd.read_csv(data / "leas.csv", dtype=str)["lea_id"])[: args.leas]

@@ -11,6 +11,8 @@ line starts fast):
 - :func:`compute_indicators` computes SPP/APR indicator rates, targets met and trends.
 - :func:`generate_sample` / :func:`write_sample` make the synthetic sample state;
   :func:`import_files` converts real CDE / IDEA 618 files and student rosters.
+- :func:`load_packet` / :func:`build_packet` assemble one LEA's packet (what the notebook
+  shows); :class:`OutputLayout` names every file of a batch's output folder.
 - :class:`CimrcaError` is the base of every error caused by input or usage.
 """
 
@@ -34,6 +36,9 @@ _EXPORTS = {
     "generate_sample": "sample",
     "write_sample": "sample",
     "import_files": "importers",
+    "build_packet": "packet",
+    "load_packet": "packet",
+    "OutputLayout": "outputs",
     "CimrcaError": "errors",
     "DataValidationError": "errors",
     "ProfileError": "errors",

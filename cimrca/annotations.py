@@ -59,6 +59,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import json
 import re
 import sqlite3
 import sys
@@ -66,16 +67,19 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_write_bytes
+from .atomic import atomic_write_bytes, atomic_write_text
 from .errors import AnnotationError, Problem, UsageError, WorkbookError
 from .layout import ANNOTATION_COLUMNS, KEY_HEADER, STATUS_CHOICES
 
 __all__ = [
+    "annotations_payload",
+    "write_annotations_json",
+    "read_annotations_json",
     "SCHEMA_VERSION",
     "DEFAULT_STORE_NAME",
     "HISTORY_KINDS",
@@ -89,6 +93,7 @@ __all__ = [
     "ImportReport",
     "Rewrite",
     "read_workbook_annotations",
+    "read_workbook_keys",
     "harvest_workbook",
     "harvest_out_dir",
     "workbook_path",
@@ -144,8 +149,6 @@ REASON_EARLIER_YEAR = (
 REASON_GONE = "finding no longer in the workbook"
 #: An LEA code: the CDE 7-digit code (data.md section 1).
 LEA_ID_PATTERN = re.compile(r"^\d{7}$")
-#: Workbook file of an LEA inside an output folder (outputs.md section 3).
-WORKBOOK_TEMPLATE = "leas/{lea_id}/{lea_id}_workbook.xlsx"
 #: Sheets whose rows carry ``previous_note`` (the year's review of a finding or indicator).
 PREVIOUS_NOTE_SHEETS: tuple[str, ...] = ("Disproportionality", "Indicators")
 #: The review columns summarised in ``previous_note``.
@@ -518,6 +521,16 @@ def read_workbook_annotations(path: str | Path) -> dict[AnnotationKey, str]:
     return _read_cells(_read_bytes(p), p).values
 
 
+def read_workbook_keys(path: str | Path) -> set[tuple[str, str]]:
+    """``(sheet, finding_id)`` of every annotatable row of a workbook, empty or not.
+
+    What the harvester sees as the workbook's rows (:func:`read_workbook_annotations` for
+    their values).
+    """
+    p = Path(path)
+    return {(sheet, finding) for sheet, finding, _ in _read_cells(_read_bytes(p), p).present}
+
+
 # --------------------------------------------------------------------------------------------
 # Harvest
 # --------------------------------------------------------------------------------------------
@@ -709,7 +722,9 @@ def _set_baseline(
 
 def workbook_path(out_dir: str | Path, lea_id: str) -> Path:
     """The workbook of ``lea_id`` in output folder ``out_dir`` (outputs.md section 3)."""
-    return Path(out_dir) / WORKBOOK_TEMPLATE.format(lea_id=lea_id)
+    from .outputs import OutputLayout
+
+    return OutputLayout(Path(out_dir)).lea(lea_id).workbook
 
 
 def harvest_out_dir(
@@ -720,7 +735,9 @@ def harvest_out_dir(
     A workbook that cannot be read gives a report with ``error`` set; the others are still
     harvested (one transaction each).
     """
-    leas_dir = Path(out_dir) / "leas"
+    from .outputs import OutputLayout
+
+    leas_dir = OutputLayout(Path(out_dir)).leas_folder
     if not leas_dir.is_dir():
         return []
     reports = []
@@ -1013,6 +1030,83 @@ def finish_rewrite(
     record_written(store, lea_id, workbook_path, written)
     keys = set(written) | set(rewrite.annotations)
     return sorted(k for k in keys if written.get(k) != rewrite.annotations.get(k))
+
+
+# --------------------------------------------------------------------------------------------
+# Hand-over to the packet notebook (the batch's ``annotations_json``)
+# --------------------------------------------------------------------------------------------
+
+
+def annotations_payload(rewrite: Rewrite) -> dict[str, Any]:
+    """The ``annotations_json`` content for one LEA, from :func:`prepare_rewrite`.
+
+    ``{"annotations": [[sheet, finding_id, column, value], ...], "previous_notes": {...},
+    "orphans": [record, ...]}``; the batch's parent process writes it before the notebook runs
+    and records the workbook's baseline after.
+    """
+    orphans = rewrite.orphans.astype(object).where(rewrite.orphans.notna(), None)
+    return {
+        "annotations": [[s, f, c, v] for (s, f, c), v in sorted(rewrite.annotations.items())],
+        "previous_notes": dict(sorted(rewrite.previous_notes.items())),
+        "orphans": orphans.to_dict("records"),
+    }
+
+
+def write_annotations_json(rewrite: Rewrite, path: str | Path) -> Path:
+    """Write :func:`annotations_payload` of ``rewrite`` to ``path``, atomically."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(target, json.dumps(annotations_payload(rewrite), indent=1) + "\n")
+    return target
+
+
+def read_annotations_json(
+    path: str | Path,
+) -> tuple[dict[AnnotationKey, str], dict[str, str], pd.DataFrame]:
+    """Read an ``annotations_json`` file: annotations, previous notes and orphans.
+
+    Raises
+    ------
+    AnnotationError
+        The file is missing, not JSON, or not of the layout :func:`annotations_payload` writes.
+    """
+    file = Path(path)
+
+    def fail(what: str) -> AnnotationError:
+        return AnnotationError(
+            f"{file}: {what}. The batch writes this file; re-run the batch, or give "
+            "annotations_db instead.",
+            file=file,
+        )
+
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise fail("the annotations file does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise fail(f"not a JSON file ({exc})") from None
+    if not isinstance(raw, dict):
+        raise fail("expected a JSON object with keys annotations, previous_notes and orphans")
+    items = raw.get("annotations", [])
+    if not isinstance(items, list) or any(
+        not isinstance(i, list) or len(i) != 4 or not all(isinstance(x, str) for x in i)
+        for i in items
+    ):
+        raise fail('"annotations" must be a list of [sheet, finding_id, column, value] texts')
+    previous = raw.get("previous_notes", {})
+    if not isinstance(previous, dict):
+        raise fail('"previous_notes" must be an object of finding_id: text')
+    records = raw.get("orphans", [])
+    if not isinstance(records, list) or any(not isinstance(r, dict) for r in records):
+        raise fail('"orphans" must be a list of records')
+    orphans = pd.DataFrame.from_records(records, columns=list(ORPHAN_COLUMNS)) if records else None
+    return (
+        {(s, f, c): v for s, f, c, v in items},
+        {str(k): str(v) for k, v in previous.items()},
+        orphans
+        if orphans is not None
+        else pd.DataFrame({c: pd.Series(dtype=object) for c in ORPHAN_COLUMNS}),
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Final
 
 import numpy as np
@@ -25,6 +26,8 @@ from cimrca.errors import DataValidationError, Problem, UsageError
 from cimrca.layout import KEY_HEADER, indicator_key
 
 __all__ = [
+    "write_indicator_results",
+    "read_indicator_results",
     "INDICATOR_COLUMNS",
     "TARGET_COLUMNS",
     "RESULT_COLUMNS",
@@ -850,3 +853,51 @@ def indicator_sheet(
     sheet["small_denominator"] = now["small_denominator"].astype("boolean")
     sheet["small_denominator_years"] = small_years.astype("int64")
     return sheet.loc[:, columns].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Indicator results on disk (a batch computes them once for every LEA)
+# --------------------------------------------------------------------------------------------
+
+_INDICATOR_TEXT = ("school_year", "lea_id", "indicator", "label", "target_status")
+_INDICATOR_BOOLEAN = ("higher_is_better", "met", "small_denominator")
+
+
+def write_indicator_results(indicator_results: pd.DataFrame, path: str | Path) -> Path:
+    """Write statewide indicator results to ``.parquet`` or ``.csv`` (by extension), atomically."""
+    from .atomic import atomic_path
+
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise UsageError(f"indicator results file must end in .csv or .parquet: {target.name!r}.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:
+        if suffix == ".parquet":
+            indicator_results.to_parquet(tmp, index=False)
+        else:
+            indicator_results.to_csv(tmp, index=False)
+    return target
+
+
+def read_indicator_results(path: str | Path) -> pd.DataFrame:
+    """Read indicator results written by :func:`write_indicator_results`, codes as text."""
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(
+            f"indicator results file {file} does not exist. Give the file the batch wrote, or "
+            "leave indicators_path empty to compute them from the data set."
+        )
+    if file.suffix.lower() == ".parquet":
+        return pd.read_parquet(file)
+    frame = pd.read_csv(
+        file,
+        dtype={c: str for c in _INDICATOR_TEXT},
+        keep_default_na=False,
+        na_values=[""],
+    )
+    for column in _INDICATOR_BOOLEAN:
+        if column in frame:
+            text = frame[column].astype("string").str.strip().str.lower()
+            frame[column] = text.map({"true": True, "false": False}).astype("boolean")
+    return frame

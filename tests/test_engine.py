@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cimrca.engine import WarmKernel, default_kernel_name
+from cimrca.runner.engine import WarmKernel, default_kernel_name
 
 
 def run(kernel: WarmKernel, code: str) -> tuple[list[str], int]:

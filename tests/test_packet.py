@@ -107,7 +107,7 @@ def test_title_marks_synthetic_data(sd_packet):
 
 
 def test_unknown_lea_is_a_usage_error():
-    with pytest.raises(UsageError, match=r"LEA '9999999' is not in .*leas\.csv"):
+    with pytest.raises(UsageError, match=r"unknown LEA 9999999: not in .*leas\.csv"):
         cp.load_packet("9999999", data_dir=SAMPLE)
 
 

@@ -57,6 +57,7 @@ PRELOAD_MODULES: tuple[str, ...] = (
     "pandas",
     "matplotlib.pyplot",
     "cimrca.packet",
+    "cimrca.packet.display",
     "cimrca.charts",
     "cimrca.workbook",
     "cimrca.indicators",
@@ -89,16 +90,10 @@ class TransientKernelError(RuntimeError):
 
 
 def default_kernel_name() -> str:
-    """``$CIMRCA_KERNEL`` if set, else ``cimrca`` when that kernelspec is installed, else ``python3``.
+    """The kernel that runs the notebooks: :func:`cimrca.runner.kernel.kernel_name`."""
+    from .kernel import kernel_name
 
-    ``make venv`` installs the ``cimrca`` kernelspec into the project's environment.
-    """
-    name = os.environ.get("CIMRCA_KERNEL", "")
-    if name:
-        return name
-    from jupyter_client.kernelspec import KernelSpecManager
-
-    return "cimrca" if "cimrca" in KernelSpecManager().find_kernel_specs() else "python3"
+    return kernel_name()
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -127,7 +122,7 @@ def _kernel_log():
 def _start_lock():
     """The host-wide lock that serialises kernel start-ups (two kernels started at once can
     pick the same free port)."""
-    from .atomic import file_lock
+    from ..atomic import file_lock
 
     return file_lock(Path(tempfile.gettempdir()) / START_LOCK_NAME)
 

@@ -1,0 +1,496 @@
+"""One batch run, step by step: choose the LEAs, prepare the statewide tables, plan which LEAs
+to run, then run them (harvesting each workbook before, recording it after) and report."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .. import __version__
+from ..atomic import atomic_write_text, remove_stale_temps
+from ..errors import UsageError, WorkbookError
+from ..outputs import STATE_OVERVIEW_NAME, OutputLayout
+from ..resources import PACKET_NOTEBOOK_NAME, STATE_NOTEBOOK_NAME, notebook_dir
+from .manifest import read_manifest, update_manifest
+from .plan import (
+    annotation_digest,
+    combine,
+    parse_shard,
+    per_lea_digest,
+    select_leas,
+    sha256_file,
+    unchanged,
+)
+from .statewide import Statewide, prepare_statewide
+from .workers import DaskPool, LeaTask, LocalPool
+
+__all__ = ["BatchSummary", "run_batch", "run_batch_cli"]
+
+#: Times the parent resubmits an LEA whose worker process died (crash, out of memory).
+WORKER_RETRIES = 1
+#: Seconds between checks of the running tasks' wall-clock limits.
+POLL_SECONDS = 0.2
+
+
+@dataclass
+class BatchSummary:
+    """What a batch did; ``exit_status`` is 0 when nothing failed, else 1."""
+
+    out_dir: Path
+    ok: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, tuple[str, str]] = field(default_factory=dict)
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def exit_status(self) -> int:
+        return 1 if self.failed else 0
+
+    def text(self) -> str:
+        n = len(self.ok) + len(self.skipped) + len(self.failed)
+        lines = [
+            f"{n} packet(s) in {self.seconds:.1f} s: {len(self.ok)} ok, {len(self.skipped)} "
+            f"skipped (unchanged), {len(self.failed)} failed. Output: {self.out_dir}"
+        ]
+        for lea, (error, notebook) in sorted(self.failed.items()):
+            where = f" (notebook: {notebook})" if notebook else ""
+            lines.append(f"  FAILED {lea}: {error}{where}")
+        lines.extend(f"  warning: {w}" for w in self.warnings)
+        return "\n".join(lines)
+
+
+class _Progress:
+    """A tqdm bar on a terminal; a plain line per LEA otherwise (outputs.md section 3)."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.n = total, 0
+        self.counts = {"ok": 0, "failed": 0, "skipped": 0}
+        self.bar = None
+        if sys.stderr.isatty() and total:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="LEA", desc="packets", file=sys.stderr)
+
+    def update(self, lea: str, status: str, seconds: float, error: str = "") -> None:
+        self.n += 1
+        self.counts[status] = self.counts.get(status, 0) + 1
+        if self.bar is not None:
+            self.bar.set_postfix(self.counts, refresh=False)
+            self.bar.update(1)
+        else:
+            why = f" - {error}" if error else ""
+            print(f"[{self.n}/{self.total}] {lea} {status} {seconds:.1f}s{why}", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _clear_leftovers(out: OutputLayout, leas: list[str], *, state_overview: bool) -> None:
+    """Remove what a killed run left half-done for the LEAs of this run.
+
+    Shards own disjoint LEAs (and only the first runs the state overview), so the files removed
+    here belong to this run: an executing notebook's ``.running.ipynb`` and atomic-write temporary
+    files whose process is gone.
+    """
+    packets = [out.lea(lea) for lea in leas]
+    if state_overview:
+        packets.append(out.state_overview)
+    for files in packets:
+        files.running_notebook.unlink(missing_ok=True)
+        for path in files.outputs:
+            remove_stale_temps(path)
+
+
+class _Run:
+    """The state of one run: inputs' hashes, the annotation store, the summary and progress.
+
+    :meth:`prepare` runs in the parent before a packet's notebook (harvest the old workbook,
+    hand over the annotations for the packet's own keys); :meth:`finish` after it (record the
+    new workbook's baseline, update the manifest).
+    """
+
+    def __init__(
+        self,
+        out: OutputLayout,
+        state: Statewide,
+        chosen: list[str],
+        store: Any,
+        packet_nb: Path,
+        summary: BatchSummary,
+    ) -> None:
+        ds = state.dataset
+        self.out, self.state, self.store, self.summary = out, state, store, summary
+        self.common = {
+            "version": __version__,
+            "pandas": pd.__version__,
+            "profile": repr(state.profile),
+            "notebook": sha256_file(packet_nb),
+            "dataset": f"{ds.name}|{ds.is_synthetic}",
+        }
+        self.results_digest = per_lea_digest(state.results, chosen)
+        self.indicators_digest = per_lea_digest(state.indicators, chosen)
+        self.names = dict(
+            zip(ds.leas["lea_id"].astype(str), ds.leas["lea_name"].astype(str), strict=True)
+        )
+        self.rewrites: dict[str, Any] = {}
+        self.hashes: dict[str, str] = {}
+        self.progress = _Progress(0)
+        self.state_digest = ""
+
+    def inputs_hash(self, lea: str, annotations: pd.DataFrame) -> str:
+        """Everything the LEA's packet shows (outputs.md section 3), hashed."""
+        return combine(
+            {
+                **self.common,
+                "lea": f"{lea}|{self.names.get(lea, '')}",
+                "results": self.results_digest[lea],
+                "indicators": self.indicators_digest[lea],
+                "annotations": annotation_digest(annotations),
+            }
+        )
+
+    def plan(self, chosen: list[str], *, force: bool) -> list[str]:
+        """The LEAs to run; the others (unchanged since their last run) are recorded as skipped."""
+        manifest = read_manifest(self.out.root).set_index("lea_id")
+        current = self.store.current_frame()
+        by_lea = dict(tuple(current.groupby("lea_id"))) if not current.empty else {}
+        to_run, skipped = [], []
+        for lea in chosen:
+            digest = self.inputs_hash(lea, by_lea.get(lea, pd.DataFrame()))
+            if (
+                not force
+                and lea in manifest.index
+                and unchanged(self.out, lea, manifest.loc[lea], digest)
+            ):
+                row = manifest.loc[lea].to_dict()
+                skipped.append({**row, "lea_id": lea, "status": "skipped", "seconds": "0"})
+            else:
+                to_run.append(lea)
+        if skipped:
+            update_manifest(self.out.root, skipped)
+        self.progress = _Progress(len(chosen))
+        for row in skipped:
+            self.summary.skipped.append(row["lea_id"])
+            self.progress.update(row["lea_id"], "skipped", 0.0)
+        return to_run
+
+    def state_overview_task(
+        self, state_nb: Path, *, force: bool, kernel: str, timeout: float
+    ) -> LeaTask | None:
+        """The state overview's notebook, unless its inputs are unchanged since the last run."""
+        out = self.out
+        self.state_digest = combine(
+            {
+                **self.common,
+                "notebook": "",
+                "results": sha256_file(out.results_csv),
+                "state_nb": sha256_file(state_nb),
+            }
+        )
+        done = (
+            out.state_overview_hash.is_file()
+            and out.state_overview_hash.read_text(encoding="utf-8").strip() == self.state_digest
+            and out.state_overview.html.is_file()
+        )
+        if done and not force:
+            return None
+        self.progress.total += 1
+        parameters = {
+            "data_dir": str(self.state.dataset.path),
+            "profile": self.state.profile_arg,
+            "results_path": str(out.results_parquet),
+            "out_dir": str(out.root),
+        }
+        return LeaTask(
+            key=STATE_OVERVIEW_NAME, lea_id="", name=STATE_OVERVIEW_NAME,
+            notebook=str(state_nb), folder=str(out.root), parameters=parameters,
+            kernel_name=kernel, timeout=timeout,
+        )  # fmt: skip
+
+    def packet_task(self, lea: str, packet_nb: Path, *, kernel: str, timeout: float) -> LeaTask:
+        """The packet notebook of one LEA, with the parameters ``load_packet`` takes."""
+        out, files = self.out, self.out.lea(lea)
+        parameters = {
+            "lea_id": lea,
+            "data_dir": str(self.state.dataset.path),
+            "out_dir": str(files.folder),
+            "profile": self.state.profile_arg,
+            "results_path": str(out.results_parquet),
+            "indicators_path": str(out.indicators) if self.state.indicators is not None else "",
+            "annotations_db": "",
+            "annotations_json": str(files.annotations_json),
+        }
+        return LeaTask(
+            key=lea, lea_id=lea, name=lea, notebook=str(packet_nb), folder=str(files.folder),
+            parameters=parameters, kernel_name=kernel, timeout=timeout,
+        )  # fmt: skip
+
+    def prepare(self, task: LeaTask) -> str:
+        """Harvest the old workbook and hand over its annotations; an error, or "" when ready.
+
+        The workbook's keys come from :func:`cimrca.packet.build_packet`, the function the
+        notebook builds its packet with, so a note is handed over for the row it was typed on.
+        """
+        from ..annotations import prepare_rewrite, write_annotations_json
+        from ..packet import build_packet
+
+        if not task.lea_id:
+            return ""
+        lea, state, files = task.lea_id, self.state, self.out.lea(task.lea_id)
+        packet = build_packet(lea, state.dataset, state.results, state.indicators, state.profile)
+        try:
+            rewrite = prepare_rewrite(
+                self.store, lea, files.workbook, packet.workbook_keys, command="batch"
+            )
+        except WorkbookError as exc:
+            return str(exc)
+        files.folder.mkdir(parents=True, exist_ok=True)
+        write_annotations_json(rewrite, files.annotations_json)
+        self.rewrites[lea] = rewrite
+        self.hashes[lea] = self.inputs_hash(lea, self.store.current_frame(lea))
+        return ""
+
+    def finish(self, task: LeaTask, outcome: dict[str, Any]) -> None:
+        """Record one finished notebook: the workbook's baseline, the manifest, the summary."""
+        if not task.lea_id:
+            self._finish_state_overview(outcome)
+            return
+        from ..annotations import finish_rewrite
+
+        status, error = outcome["status"], outcome["error"]
+        lea, path = task.lea_id, self.out.lea(task.lea_id).workbook
+        wb_sha = ""
+        if status == "ok":
+            try:
+                diff = finish_rewrite(self.store, lea, path, self.rewrites[lea])
+                if diff:
+                    self.summary.warnings.append(
+                        f"{lea}: {len(diff)} annotation(s) differ from the store in the new "
+                        f"workbook (first: {diff[0]})"
+                    )
+                wb_sha = sha256_file(path)
+            except (WorkbookError, FileNotFoundError) as exc:
+                status, error = "failed", f"the new workbook cannot be read: {exc}"
+        row = {
+            "lea_id": lea, "status": status, "seconds": f"{outcome['seconds']:.2f}",
+            "error": error, "inputs_sha256": self.hashes.get(lea, "") if status == "ok" else "",
+            "finished_at": _now(), "notebook": outcome.get("notebook", "") if status != "ok" else "",
+            "workbook_sha256": wb_sha,
+        }  # fmt: skip
+        update_manifest(self.out.root, [row])
+        if status == "ok":
+            self.summary.ok.append(lea)
+        else:
+            self.summary.failed[lea] = (error, row["notebook"])
+        self.progress.update(lea, status, outcome["seconds"], error)
+
+    def _finish_state_overview(self, outcome: dict[str, Any]) -> None:
+        status, error = outcome["status"], outcome["error"]
+        if status == "ok":
+            atomic_write_text(self.out.state_overview_hash, self.state_digest + "\n")
+            self.summary.ok.append(STATE_OVERVIEW_NAME)
+        else:
+            self.summary.failed[STATE_OVERVIEW_NAME] = (error, outcome.get("notebook", ""))
+        self.progress.update(STATE_OVERVIEW_NAME, status, outcome["seconds"], error)
+
+
+def _drive(pool: Any, tasks: deque[LeaTask], run: _Run, timeout: float) -> None:
+    """Feed ``tasks`` to ``pool`` as it has room; finish each as it ends, dies or overruns."""
+    retries: dict[str, int] = {}
+    inflight = 0
+    while tasks or inflight:
+        while tasks and pool.capacity() > 0:
+            task = tasks.popleft()
+            reason = run.prepare(task)
+            if reason:
+                run.finish(task, {"status": "failed", "error": reason, "seconds": 0.0})
+                continue
+            pool.submit(task)
+            inflight += 1
+        for task, outcome in pool.poll(POLL_SECONDS):
+            inflight -= 1
+            if outcome is None:
+                if retries.get(task.key, 0) < WORKER_RETRIES:
+                    retries[task.key] = retries.get(task.key, 0) + 1
+                    tasks.appendleft(task)
+                    continue
+                outcome = {"status": "failed", "seconds": 0.0, "notebook": "",
+                           "error": "the worker process died while running it"}  # fmt: skip
+            run.finish(task, outcome)
+        for task in pool.overdue(timeout):
+            inflight -= 1
+            run.finish(task, _overdue_outcome(task, timeout))
+
+
+def _overdue_outcome(task: LeaTask, timeout: float) -> dict[str, Any]:
+    """A task killed over its limit: its partial notebook is kept for inspection."""
+    from ..outputs import LeaFiles
+
+    files = LeaFiles(Path(task.folder), task.name)
+    if files.running_notebook.exists():
+        os.replace(files.running_notebook, files.notebook)
+    return {
+        "status": "failed",
+        "seconds": timeout,
+        "notebook": str(files.notebook) if files.notebook.exists() else "",
+        "error": f"timed out after {timeout:g} s (--timeout)",
+    }
+
+
+def _check_options(jobs: int | None, timeout: float) -> Path:
+    """Validate the numeric options; return the packet notebook."""
+    if jobs is not None and jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, found {jobs}.")
+    if not timeout > 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, found {timeout}.")
+    packet_nb = notebook_dir() / PACKET_NOTEBOOK_NAME
+    if not packet_nb.is_file():
+        raise UsageError(f"the packet notebook {packet_nb} is missing; reinstall cimrca.")
+    return packet_nb
+
+
+def run_batch(
+    data_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    lea_ids: Sequence[str] = (),
+    selpa: str | None = None,
+    jobs: int | None = None,
+    profile: str = "california",
+    shard: str | None = None,
+    force: bool = False,
+    annotations: str | Path | None = None,
+    scheduler: str | None = None,
+    timeout: float = 600.0,
+    kernel_name: str | None = None,
+) -> BatchSummary:
+    """Run the packet notebook for the chosen LEAs into ``out_dir`` (see :mod:`cimrca.batch`).
+
+    Parameters
+    ----------
+    data_dir, out_dir
+        Canonical data folder; output folder (created).
+    lea_ids, selpa, shard
+        Which LEAs (:func:`~cimrca.batch.plan.select_leas`); ``shard`` as ``"I/N"``.
+    jobs
+        Local worker processes (default: the number of cores). Ignored with ``scheduler``.
+    profile
+        Profile name or YAML path.
+    force
+        Redo LEAs whose inputs are unchanged.
+    annotations
+        The annotation store (default ``OUT_DIR/annotations.sqlite``).
+    scheduler
+        Address of a Dask distributed scheduler, instead of local processes.
+    timeout
+        Wall-clock limit per LEA in seconds.
+    kernel_name
+        Jupyter kernel (default :func:`cimrca.runner.kernel_name`).
+
+    Returns
+    -------
+    BatchSummary
+
+    Raises
+    ------
+    UsageError
+        Bad shard, unknown LEA or SELPA, bad ``jobs`` or ``timeout``, missing notebook.
+    DataValidationError, ProfileError
+        The data set or profile is unusable.
+    """
+    from ..annotations import AnnotationStore
+    from ..dataset import load_dataset
+    from ..profiles import load_profile
+    from ..runner.kernel import kernel_name as default_kernel_name
+
+    started = time.monotonic()
+    shard_t = parse_shard(shard)
+    packet_nb = _check_options(jobs, timeout)
+    profile_arg = (
+        str(Path(profile).resolve()) if Path(profile).suffix in {".yaml", ".yml"} else profile
+    )
+    prof = load_profile(profile_arg)
+    ds = load_dataset(Path(data_dir).resolve())
+    chosen = select_leas(ds.leas, lea_ids=lea_ids, selpa=selpa, shard=shard_t)
+    out = OutputLayout(Path(out_dir).resolve())
+    out.leas_folder.mkdir(parents=True, exist_ok=True)
+    summary = BatchSummary(out_dir=out.root)
+    kernel = kernel_name or default_kernel_name()
+    n_jobs = jobs or os.cpu_count() or 1
+    # When every chosen LEA will run (a first run, or --force), start the workers now: their
+    # kernels start and import while the statewide tables are computed below.
+    early_pool = None
+    first_run = read_manifest(out.root)["lea_id"].isin(chosen).sum() == 0
+    if scheduler is None and chosen and (force or first_run):
+        early_pool = LocalPool(min(n_jobs, len(chosen) + 1), kernel)
+
+    state = prepare_statewide(ds, prof, profile_arg, out)
+    store = AnnotationStore(Path(annotations).resolve() if annotations else out.annotations_store)
+    run = _Run(out, state, chosen, store, packet_nb, summary)
+    owns_overview = shard_t is None or shard_t[0] == 1
+    _clear_leftovers(out, chosen, state_overview=owns_overview)
+    to_run = run.plan(chosen, force=force)
+    tasks: deque[LeaTask] = deque()
+    state_nb = notebook_dir() / STATE_NOTEBOOK_NAME
+    if state_nb.is_file() and owns_overview:
+        task = run.state_overview_task(state_nb, force=force, kernel=kernel, timeout=timeout)
+        if task is not None:
+            tasks.append(task)
+    tasks.extend(run.packet_task(lea, packet_nb, kernel=kernel, timeout=timeout) for lea in to_run)
+
+    pool: Any = early_pool
+    try:
+        if tasks:
+            if scheduler:
+                pool = DaskPool(scheduler)
+            elif pool is None:
+                pool = LocalPool(min(n_jobs, len(tasks)), kernel)
+            _drive(pool, tasks, run, timeout)
+    finally:
+        if pool is not None:
+            pool.close()
+        if early_pool is not None and early_pool is not pool:
+            early_pool.close()
+        run.progress.close()
+        store.close()
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def run_batch_cli(args: argparse.Namespace) -> int:
+    """``cimrca batch``: run :func:`run_batch` with the parsed arguments, print the summary.
+
+    Returns the exit status: 0 all ok, 1 some LEAs failed, (usage or input errors raise
+    :class:`~cimrca.errors.CimrcaError`, exit 2).
+    """
+    summary = run_batch(
+        args.data_dir,
+        args.out,
+        lea_ids=args.lea or (),
+        selpa=args.selpa,
+        jobs=args.jobs,
+        profile=args.profile,
+        shard=args.shard,
+        force=args.force,
+        annotations=args.annotations,
+        scheduler=args.scheduler,
+        timeout=args.timeout,
+    )
+    print(summary.text())
+    return summary.exit_status
