@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ImportError_
+from ..values import SCHOOL_YEAR_PATTERN
 from .registry import KINDS, import_kind, resolve_reader
 
 if TYPE_CHECKING:
@@ -96,7 +97,6 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
 TABLE_COLUMNS["leas"] = ("lea_id", "lea_name", "county", "selpa", "lea_type")
 
 _UTF8_BOM = b"\xef\xbb\xbf"
-_SCHOOL_YEAR = re.compile(r"^(\d{4})-(\d{2})$")
 _SCHOOL_YEAR_LONG = re.compile(r"^(\d{4})-(\d{4})$")
 _YEAR_ONLY = re.compile(r"^(\d{4})$")
 #: How many conflicting keys an error message lists before summarising the rest.
@@ -342,7 +342,7 @@ def normalise_school_year(
     import pandas as pd
 
     text = values.astype(str).str.strip()
-    short = text.str.extract(_SCHOOL_YEAR)
+    short = text.str.extract(SCHOOL_YEAR_PATTERN)
     long_ = text.str.extract(_SCHOOL_YEAR_LONG)
     start = short[0].fillna(long_[0]).fillna(text.str.extract(_YEAR_ONLY)[0])
     start_num = pd.to_numeric(start, errors="coerce")
