@@ -24,6 +24,7 @@ import pandas as pd
 from cimrca.codes import CATEGORIES, CATEGORY_CODES, CATEGORY_LABELS, RACE_LABELS, RACES
 from cimrca.codes import REASON_LABELS as _REASON_LABELS
 from cimrca.errors import UsageError
+from cimrca.values import as_bool
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -184,9 +185,7 @@ _INDICATOR_NEEDS: Final = (
 
 def _flag(series: pd.Series) -> np.ndarray:
     """A True/False column that may arrive as booleans, nullable booleans or strings."""
-    if pd.api.types.is_bool_dtype(series.dtype):
-        return series.fillna(False).to_numpy(dtype=bool)
-    return series.astype(str).str.lower().isin({"true", "1", "1.0"}).to_numpy(dtype=bool)
+    return as_bool(series).fillna(False).to_numpy(dtype=bool)
 
 
 def _sorted_pairs(pairs: pd.DataFrame) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 
 from . import __version__
@@ -71,17 +72,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_compute)
 
     # --- import -------------------------------------------------------------------------------
-    from .importers import IMPORT_KINDS
+    from .importers.registry import KINDS
 
     p = sub.add_parser(
         "import",
         help="convert real CDE / IDEA 618 files or a student roster into canonical tables",
-        description="Convert real public files or a student roster into canonical tables in "
-        "DATA_DIR, merging with what is there; a value that differs from one already stored is "
-        "an error naming both sources.",
+        description=textwrap.fill(
+            "Convert real public files or a student roster into canonical tables in DATA_DIR, "
+            "merging with what is there; a value that differs from one already stored is an "
+            "error naming both sources."
+        ),
+        epilog="kinds:\n"
+        + "\n".join(
+            f"  {k.name}\n"
+            + textwrap.fill(k.description, initial_indent=" " * 6, subsequent_indent=" " * 6)
+            for k in KINDS.values()
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "kind", choices=IMPORT_KINDS, metavar="KIND", help=f"one of: {', '.join(IMPORT_KINDS)}"
+        "kind", choices=tuple(KINDS), metavar="KIND", help="the kind of file (kinds below)"
     )
     p.add_argument("paths", type=Path, nargs="+", metavar="PATH", help="files to import")
     p.add_argument(

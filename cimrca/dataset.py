@@ -26,6 +26,7 @@ from .codes import (
     STATE_TABLES,
 )
 from .errors import DataValidationError, Problem
+from .values import as_bool, is_school_year
 
 __all__ = ["Dataset", "TABLES", "load_dataset", "dataset_from_frames"]
 
@@ -102,10 +103,7 @@ TABLES: dict[str, TableSpec] = {
     ),
 }
 COUNT_TABLES = ("enrollment", "child_count", "environments", "discipline")
-_SCHOOL_YEAR = re.compile(r"^(\d{4})-(\d{2})$")
 _LEA_ID = re.compile(r"^\d{7}$")
-_TRUE = {"true", "1", "yes", "y", "t"}
-_FALSE = {"false", "0", "no", "n", "f"}
 
 
 @dataclass(frozen=True)
@@ -487,10 +485,7 @@ def _check_leas(leas: pd.DataFrame, file: str, problems: list[Problem]) -> None:
 def _check_years(frame, file, problems) -> None:
     years = frame["school_year"]
     unique = pd.Series(years.unique())
-    parts = unique.str.extract(_SCHOOL_YEAR.pattern)
-    ok = parts[0].notna() & (
-        (parts[0].fillna("0").astype(int) + 1) % 100 == parts[1].fillna("-1").astype(int)
-    )
+    ok = unique.map(is_school_year).astype(bool)
     bad_values = set(unique[~ok.to_numpy()])
     if bad_values:
         _report(problems, years.isin(bad_values), file, "school_year", years,
@@ -618,12 +613,12 @@ def _check_targets(targets, file, problems) -> pd.DataFrame:
     bad = (target.isna() & (targets["target"] != "")) | (target < 0) | (target > 1)
     _report(problems, bad, file, "target", targets["target"], "target is not a proportion",
             "Write targets as proportions between 0 and 1 (0.512, not 51.2).")  # fmt: skip
-    hib = targets["higher_is_better"].str.lower()
-    bad_hib = ~hib.isin(_TRUE | _FALSE)
+    hib = as_bool(targets["higher_is_better"])
+    bad_hib = hib.isna().to_numpy(dtype=bool)
     _report(problems, bad_hib, file, "higher_is_better", targets["higher_is_better"],
             "higher_is_better is not true or false", "Write true or false.")  # fmt: skip
     out["target"] = target.astype(float)
-    out["higher_is_better"] = hib.isin(_TRUE)
+    out["higher_is_better"] = hib.fillna(False).astype(bool)
     if "label" not in out.columns:
         out["label"] = out["indicator"]
     return out

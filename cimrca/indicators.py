@@ -24,6 +24,7 @@ import pandas as pd
 
 from cimrca.errors import DataValidationError, Problem, UsageError
 from cimrca.layout import KEY_HEADER, indicator_key
+from cimrca.values import as_bool, is_school_year
 
 __all__ = [
     "write_indicator_results",
@@ -172,9 +173,6 @@ DEFAULT_LABELS: Final[Mapping[str, str]] = {
 }
 _SUBJECTS: Final[Mapping[str, str]] = {"ELA": "ELA", "MATH": "mathematics"}
 
-_TRUE: Final = frozenset({"true", "t", "yes", "y", "1"})
-_FALSE: Final = frozenset({"false", "f", "no", "n", "0"})
-_YEAR_PATTERN: Final = r"^\d{4}-\d{2}$"
 #: Row number of a frame's first data row as a spreadsheet shows it (header is row 1).
 _FIRST_DATA_ROW: Final = 2
 
@@ -260,7 +258,7 @@ def _row_numbers(frame: pd.DataFrame, mask: np.ndarray) -> np.ndarray:
 
 def _check_years(frame: pd.DataFrame, file: str) -> list[Problem]:
     text = frame["school_year"].astype(str)
-    bad = ~text.str.fullmatch(_YEAR_PATTERN).to_numpy(dtype=bool)
+    bad = ~text.map(is_school_year).to_numpy(dtype=bool)
     return [
         Problem(
             file,
@@ -291,16 +289,10 @@ def _as_float(series: pd.Series) -> pd.Series:
 
 def _as_boolean(series: pd.Series, file: str) -> tuple[pd.Series, list[Problem]]:
     """Read a true/false column written as booleans, 0/1 or words; empty stays NA."""
-    if pd.api.types.is_bool_dtype(series.dtype):
-        return series.astype("boolean"), []
+    out = as_bool(series)
     text = series.astype("string").str.strip().str.lower()
     empty = text.isna() | (text == "") | (text == "nan")
-    true = text.isin(_TRUE).fillna(False)
-    false = text.isin(_FALSE).fillna(False)
-    bad = ~(empty | true | false).to_numpy(dtype=bool)
-    out = pd.Series(pd.NA, index=series.index, dtype="boolean")
-    out[true.to_numpy(dtype=bool)] = True
-    out[false.to_numpy(dtype=bool)] = False
+    bad = (out.isna() & ~empty).to_numpy(dtype=bool)
     problems = [
         Problem(
             file,

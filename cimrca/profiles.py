@@ -6,7 +6,6 @@ path to a YAML file. :func:`load_profile` validates it and returns a frozen :cla
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -17,11 +16,11 @@ import yaml
 
 from .codes import CATEGORY_CODES
 from .errors import ProfileError
+from .values import is_school_year
 
 __all__ = ["Profile", "load_profile", "shipped_profiles", "DEFAULT_PROFILE"]
 
 DEFAULT_PROFILE = "california"
-_YEAR = re.compile(r"^\d{4}-\d{2}$")
 _KNOWN_KEYS = {
     "name", "threshold", "min_cell", "min_n", "years_required", "reasonable_progress",
     "suppress_public_counts_below", "watch_fraction", "skip_years", "categories", "description",
@@ -196,9 +195,7 @@ def _parse(raw: dict[str, Any], *, source: str) -> Profile:
         raise fail(f"suppress_public_counts_below must be a whole number, found {suppress!r}.")
 
     skip = raw.get("skip_years") or []
-    if not isinstance(skip, list) or any(
-        not isinstance(y, str) or not _YEAR.match(y) for y in skip
-    ):
+    if not isinstance(skip, list) or any(not is_school_year(y) for y in skip):
         raise fail(f'skip_years must be a list of school years like "2019-20", found {skip!r}.')
 
     name = raw.get("name") or (

@@ -44,6 +44,7 @@ from .codes import (
     REMOVAL_TYPES,
 )
 from .errors import UsageError
+from .values import is_school_year
 
 __all__ = [
     "BUILT_IN_CASES",
@@ -1183,16 +1184,12 @@ def _override_shares(given: Mapping[str, float], state: np.ndarray) -> np.ndarra
 
 
 def _parse_year(text: str) -> int:
-    parts = str(text).split("-")
-    ok = (len(parts) == 2 and len(parts[0]) == 4 and len(parts[1]) == 2
-          and parts[0].isdigit() and parts[1].isdigit()
-          and (int(parts[0]) + 1) % 100 == int(parts[1]))  # fmt: skip
-    if not ok:
+    if not is_school_year(text):
         raise UsageError(
             f"last school year {text!r} is not of the form YYYY-YY with consecutive years "
             "(for example 2024-25); give a valid school year."
         )
-    return int(parts[0])
+    return int(text[:4])
 
 
 def _check_arguments(n_leas: int, n_years: int) -> None:

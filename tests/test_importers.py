@@ -6,6 +6,7 @@ the counts written into them (see the README); real-slice values are quoted from
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from cimrca.codes import DISABILITIES, ENVIRONMENTS, RACES
 from cimrca.errors import ImportError_
 from cimrca.importers import IMPORT_KINDS, import_files
 from cimrca.importers.common import decode_bytes, normalise_header
+from cimrca.importers.registry import KINDS, resolve_reader
 from cimrca.importers.roster import aggregate_roster
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -71,6 +73,53 @@ def test_package_init_does_not_import_pandas():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert out.stdout.split() == ["False", "7"]
+
+
+def test_every_registered_kind_resolves_to_a_reader():
+    assert tuple(KINDS) == IMPORT_KINDS
+    for kind, entry in KINDS.items():
+        reader = resolve_reader(kind)
+        assert callable(reader), kind
+        assert entry.description and "\n" not in entry.description, kind
+        assert set(entry.options) <= {"lea_ids", "level", "mapping"}, kind
+        params = inspect.signature(reader).parameters
+        assert set(entry.options) <= set(params), kind
+
+
+def test_common_imports_none_of_its_readers():
+    code = (
+        "import sys; import cimrca.importers.common; "
+        "print(*sorted(m for m in ('cde', 'idea618', 'roster') "
+        "if f'cimrca.importers.{m}' in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == ""
+
+
+def test_import_help_lists_every_kind():
+    done = run_cli("--help")
+    assert done.returncode == 0, done.stderr
+    for entry in KINDS.values():
+        assert f"\n  {entry.name}\n" in done.stdout, entry.name
+
+
+def test_unknown_kind_is_one_line_error(tmp_path):
+    expected = (
+        "unknown import kind 'cde-nope'; expected one of cde-enrollment, cde-spedps, "
+        "cde-suspension, cde-chronic, cde-directory, idea618-state-environments, roster."
+    )
+    with pytest.raises(ImportError_) as caught:
+        import_files("cde-nope", [IDEA_STATE], tmp_path)
+    assert str(caught.value) == expected
+    with pytest.raises(ImportError_, match="unknown import kind 'x'"):
+        resolve_reader("x")
+
+
+def test_mapping_is_refused_for_other_kinds(tmp_path):
+    with pytest.raises(ImportError_, match=r"^--mapping applies to the roster kind only\.$"):
+        import_files("cde-directory", [PUBSCHLS], tmp_path, mapping=tmp_path / "m.yaml")
 
 
 def test_decode_and_header_normalisation():

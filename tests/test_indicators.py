@@ -211,7 +211,7 @@ def test_inputs_are_not_mutated():
 
 def test_string_booleans_and_missing_label_column():
     targets = _targets().drop(columns="label")
-    targets["higher_is_better"] = targets["higher_is_better"].map({True: "true", False: "FALSE"})
+    targets["higher_is_better"] = targets["higher_is_better"].map({True: "yes", False: "0.0"})
     out = compute_indicators(_indicators(), targets)
     a2 = _series(out, A, "2")
     assert a2["met"].tolist() == [True, False, True, False]
@@ -234,6 +234,9 @@ def test_errors_name_file_column_and_fix():
         compute_indicators(dup)
     year = _indicators()
     year.loc[0, "school_year"] = "2019"
+    with pytest.raises(DataValidationError, match=r"not YYYY-YY"):
+        compute_indicators(year)
+    year.loc[0, "school_year"] = "2019-21"
     with pytest.raises(DataValidationError, match=r"not YYYY-YY"):
         compute_indicators(year)
     words = _targets()

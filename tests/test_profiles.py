@@ -66,6 +66,10 @@ def test_yaml_path_and_per_category_values(tmp_path):
         ({"threshold": 3.0, "watch_fraction": 1.5}, "watch_fraction must be greater than 0"),
         ({"threshold": 3.0, "skip_years": ["2019"]}, "skip_years must be a list of school years"),
         (
+            {"threshold": 3.0, "skip_years": ["2019-21"]},
+            "skip_years must be a list of school years",
+        ),
+        (
             {"threshold": 3.0, "reasonable_progress": {"enabled": "yes"}},
             "enabled must be true or false",
         ),

@@ -18,26 +18,21 @@ data.md section 1 and merges them with what ``DATA_DIR`` already holds. Kinds:
 ``roster``
     One row per student -> every canonical count table (see :mod:`cimrca.importers.roster`).
 
-This module imports nothing heavy: the command line reads :data:`IMPORT_KINDS` while it builds
-its parser, so pandas is loaded only when :func:`import_files` runs.
+The kinds and their readers are one table, :data:`cimrca.importers.registry.KINDS`. This module
+imports nothing heavy: the command line reads :data:`IMPORT_KINDS` while it builds its parser,
+so pandas is loaded only when :func:`import_files` runs.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from .registry import KINDS
+
 __all__ = ["IMPORT_KINDS", "import_files"]
 
 #: The kinds of file ``cimrca import`` understands, in the order the help lists them.
-IMPORT_KINDS: tuple[str, ...] = (
-    "cde-enrollment",
-    "cde-spedps",
-    "cde-suspension",
-    "cde-chronic",
-    "cde-directory",
-    "idea618-state-environments",
-    "roster",
-)
+IMPORT_KINDS: tuple[str, ...] = tuple(KINDS)
 
 
 def import_files(

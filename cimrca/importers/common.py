@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ImportError_
+from ..values import SCHOOL_YEAR_PATTERN
+from .registry import KINDS, import_kind, resolve_reader
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -95,7 +97,6 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
 TABLE_COLUMNS["leas"] = ("lea_id", "lea_name", "county", "selpa", "lea_type")
 
 _UTF8_BOM = b"\xef\xbb\xbf"
-_SCHOOL_YEAR = re.compile(r"^(\d{4})-(\d{2})$")
 _SCHOOL_YEAR_LONG = re.compile(r"^(\d{4})-(\d{4})$")
 _YEAR_ONLY = re.compile(r"^(\d{4})$")
 #: How many conflicting keys an error message lists before summarising the rest.
@@ -341,7 +342,7 @@ def normalise_school_year(
     import pandas as pd
 
     text = values.astype(str).str.strip()
-    short = text.str.extract(_SCHOOL_YEAR)
+    short = text.str.extract(SCHOOL_YEAR_PATTERN)
     long_ = text.str.extract(_SCHOOL_YEAR_LONG)
     start = short[0].fillna(long_[0]).fillna(text.str.extract(_YEAR_ONLY)[0])
     start_num = pd.to_numeric(start, errors="coerce")
@@ -557,20 +558,6 @@ class ImportedFile:
     notes: list[str] = field(default_factory=list)
 
 
-def _reader(kind: str):
-    from . import cde, idea618, roster
-
-    return {
-        "cde-enrollment": cde.read_enrollment,
-        "cde-spedps": cde.read_spedps,
-        "cde-suspension": cde.read_suspension,
-        "cde-chronic": cde.read_chronic,
-        "cde-directory": cde.read_directory,
-        "idea618-state-environments": idea618.read_state_environments,
-        "roster": roster.read_roster,
-    }[kind]
-
-
 def _table_order(name: str) -> int:
     order = ("leas", "enrollment", "child_count", "environments", "discipline", "indicators")
     return order.index(name) if name in order else len(order)
@@ -585,35 +572,26 @@ def run_import(
     spedps_level: str = "D",
 ) -> list[str]:
     """Read, merge and write; the engine of :func:`cimrca.importers.import_files`."""
-    from . import IMPORT_KINDS
-
-    if kind not in IMPORT_KINDS:
-        raise ImportError_(
-            f"unknown import kind {kind!r}; expected one of {', '.join(IMPORT_KINDS)}."
-        )
-    if mapping is not None and kind != "roster":
-        raise ImportError_("--mapping applies to the roster kind only.")
+    spec = import_kind(kind)
+    if mapping is not None and "mapping" not in spec.options:
+        takers = [k.name for k in KINDS.values() if "mapping" in k.options]
+        raise ImportError_(f"--mapping applies to the {', '.join(takers)} kind only.")
     if spedps_level not in ("D", "A"):
         raise ImportError_(f"spedps_level must be 'D' or 'A', found {spedps_level!r}.")
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ImportError_(f"{out_dir} exists and is not a folder; give a data folder to --out.")
-    reader = _reader(kind)
+    reader = resolve_reader(kind)
     current: dict[str, pd.DataFrame | None] = {}
     changed: set[str] = set()
     lines: list[str] = []
     for path in paths:
         path = Path(path)
-        known_leas = current.get("leas") if "leas" in current else load_existing(out_dir, "leas")
-        lea_ids = frozenset(known_leas["lea_id"]) if known_leas is not None else None
-        options: dict[str, object] = {"lea_ids": lea_ids}
-        if kind == "roster":
-            options = {"mapping": mapping}
-        elif kind == "cde-spedps":
-            options["level"] = spedps_level
-        elif kind in ("cde-directory", "idea618-state-environments"):
-            options = {}
-        result = reader(path, **options)
+        options: dict[str, object] = {"level": spedps_level, "mapping": mapping}
+        if "lea_ids" in spec.options:
+            known = current.get("leas") if "leas" in current else load_existing(out_dir, "leas")
+            options["lea_ids"] = frozenset(known["lea_id"]) if known is not None else None
+        result = reader(path, **{name: options[name] for name in spec.options})
         parts = []
         for name in sorted(result.tables, key=_table_order):
             new = result.tables[name]
