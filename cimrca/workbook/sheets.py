@@ -31,12 +31,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import layout
-from .atomic import atomic_path
-from .codes import CATEGORY_LABELS, RACE_LABELS, REASON_LABELS
-from .errors import WorkbookError
-from .findings import FINDING_LEVELS, RATIO_PREFIX, finding_history, findings
-from .profiles import Profile
+from .. import layout
+from ..atomic import atomic_path
+from ..codes import CATEGORY_LABELS, RACE_LABELS, REASON_LABELS
+from ..errors import WorkbookError
+from ..findings import FINDING_LEVELS, RATIO_PREFIX, finding_history, findings
+from ..profiles import Profile
 
 if TYPE_CHECKING:  # pragma: no cover
     from xlsxwriter.workbook import Workbook
@@ -182,7 +182,7 @@ def previous_note_key(finding_id: str) -> str:
 
 def _default_prompts_path() -> Path:
     candidates = [
-        Path(__file__).resolve().parent.parent / "templates" / DEFAULT_PROMPTS,
+        Path(__file__).resolve().parents[2] / "templates" / DEFAULT_PROMPTS,
         Path(str(resources.files("cimrca") / "templates" / DEFAULT_PROMPTS)),
     ]
     for path in candidates:
