@@ -117,6 +117,11 @@ def _pages_wide(widths: list[float], printable_px: float, repeat_cols: int) -> i
     return pages
 
 
+def _column(index: int) -> str:
+    """The letter of the 0-based column ``index`` (A to Z)."""
+    return chr(ord("A") + index)
+
+
 def _lines(text: str, width_chars: float) -> int:
     """Lines a wrapped cell of ``width_chars`` needs for ``text`` (rough, for row heights)."""
     per_line = max(int(width_chars) - 1, 1)
@@ -146,9 +151,10 @@ class Cells:
         self.used: set[tuple[str, str, str]] = set()
         #: (sheet, finding_id) of every annotatable row written, in order
         self.keys_written: list[tuple[str, str]] = []
+        #: drop-down list name -> its cells on the hidden Lists sheet (one column per list)
         self.lists_ranges = {
-            name: f"={layout.LISTS_SHEET}!${letter}$2:${letter}${len(values) + 1}"
-            for letter, (name, values) in zip("ABCDEFGHIJ", plan.choices.items(), strict=False)
+            name: f"={layout.LISTS_SHEET}!${_column(i)}$2:${_column(i)}${len(values) + 1}"
+            for i, (name, values) in enumerate(plan.choices.items())
         }
 
     # ---------------------------------------------------------------- cells
