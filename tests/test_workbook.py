@@ -24,6 +24,7 @@ from cimrca.workbook import (
     WorkbookInputs,
     findings,
     load_prompts,
+    plan_workbook,
     previous_note_key,
     workbook_filename,
     workbook_keys,
@@ -513,3 +514,110 @@ def test_libreoffice_opens_the_workbook(written, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert pdf.is_file() and pdf.stat().st_size > 10_000
     assert pdf.read_bytes()[:5] == b"%PDF-"
+
+
+# --------------------------------------------------------------------------------------------
+# the plan: decided first, its keys are the keys written and read back
+# --------------------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "data" / "sample"
+SAMPLE_IDENTIFIED_LEA = "2071593"  # data/sample/README.md, "Built-in cases"
+SAMPLE_CLEAN_LEA = "0110017"  # no finding in the sample
+
+
+@pytest.fixture(scope="module")
+def sample_inputs():
+    """WorkbookInputs of two sample LEAs, built from the package's own functions."""
+    from cimrca import compute_indicators, compute_results, indicator_sheet, load_dataset
+
+    profile = load_profile("california")
+    dataset = load_dataset(SAMPLE)
+    results = compute_results(dataset, profile)
+    indicator_results = compute_indicators(dataset.indicators, dataset.targets)
+    return {
+        lea: WorkbookInputs(
+            lea_id=lea,
+            lea_name=f"Sample LEA {lea}",
+            results=results,
+            profile=profile,
+            indicator_rows=indicator_sheet(indicator_results, lea),
+            dataset_name=dataset.name,
+            is_synthetic=True,
+        )
+        for lea in (SAMPLE_IDENTIFIED_LEA, SAMPLE_CLEAN_LEA)
+    }
+
+
+@pytest.mark.parametrize("lea", [SAMPLE_IDENTIFIED_LEA, SAMPLE_CLEAN_LEA])
+def test_plan_keys_are_the_keys_the_harvester_reads_back(sample_inputs, tmp_path, lea):
+    from cimrca.annotations import read_workbook_annotations
+
+    inputs = sample_inputs[lea]
+    plan = plan_workbook(inputs)
+    assert plan.keys() == workbook_keys(inputs)
+    assert [s.name for s in plan.sheets] == list(layout.ANNOTATION_COLUMNS)
+    assert all(s.annotation_columns == layout.ANNOTATION_COLUMNS[s.name] for s in plan.sheets)
+    # every annotation cell of every planned row filled, so the harvester reports each row
+    filled = {
+        (s.name, key, col): f"{key} {col}"
+        for s in plan.sheets
+        for key in s.keys
+        for col in s.annotation_columns
+    }
+    path = write_workbook(tmp_path, inputs, annotations=filled, plan=plan)
+    read = read_workbook_annotations(path)
+    assert read == filled
+    assert list(dict.fromkeys((sheet, key) for sheet, key, _ in read)) == plan.keys()
+    assert layout.ORPHANS_SHEET not in load_workbook(path, read_only=True).sheetnames
+    identified = lea == SAMPLE_IDENTIFIED_LEA
+    assert any(s == "Root Causes" for s, _ in plan.keys()) is identified
+    assert any(s == "Indicators" for s, _ in plan.keys())
+
+
+def test_writer_refuses_rows_that_differ_from_the_plan(tmp_path, monkeypatch):
+    from cimrca.workbook import writer
+
+    path = write_workbook(tmp_path / "a.xlsx", make_inputs())
+    old = path.read_bytes()
+    monkeypatch.setitem(writer.SHEET_WRITERS, "Action Plan", lambda c, ws, plan: None)
+    with pytest.raises(WorkbookError, match="annotatable rows, but its plan has"):
+        write_workbook(path, make_inputs())
+    assert path.read_bytes() == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.xlsx"]
+
+
+def test_plan_of_other_inputs_is_refused(tmp_path):
+    with pytest.raises(WorkbookError, match="made from other inputs"):
+        write_workbook(tmp_path, make_inputs(), plan=plan_workbook(make_inputs()))
+
+
+def test_a_sheet_writer_for_every_sheet_in_order():
+    from cimrca.workbook.writer import SHEET_WRITERS
+
+    assert tuple(SHEET_WRITERS) == layout.SHEETS
+
+
+def test_no_cell_names_a_path_of_this_machine(written, tmp_path):
+    """README decision 14: the prompts file by name and content hash, no checkout path."""
+    import hashlib
+    import zipfile
+
+    shipped = REPO / "templates" / "root_cause_prompts.yaml"
+    digest = hashlib.sha256(shipped.read_bytes()).hexdigest()[:12]
+    paths = {str(REPO), str(Path.cwd()), str(REPO.resolve()), str(Path.cwd().resolve())}
+    own = tmp_path / "own_prompts.yaml"
+    own.write_bytes(shipped.read_bytes())
+    custom = write_workbook(tmp_path / "c.xlsx", make_inputs(prompts_path=own))
+    for path, label in [
+        (written["path"], f"root_cause_prompts.yaml (sha256 {digest})"),
+        (custom, f"own_prompts.yaml (sha256 {digest})"),
+    ]:
+        wb = load_workbook(path)
+        texts = [str(c.value) for ws in wb for row in ws.iter_rows() for c in row if c.value]
+        assert label in texts
+        for text in texts:
+            assert not any(p in text for p in paths), text
+        with zipfile.ZipFile(path) as z:
+            xml = b"".join(z.read(n) for n in z.namelist() if n.endswith((".xml", ".rels")))
+        assert not any(p.encode() in xml for p in paths | {str(tmp_path)})

@@ -1,0 +1,117 @@
+"""The writers of the CIM working sheets: Root Causes and Action Plan (cim_workbook.md).
+
+One block per finding flagged in the latest year (identified first): a heading row with the
+finding's facts, then the plan's entry rows, each with its key in column A and yellow cells for
+the team.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .. import layout
+from .cells import HEADER_ROW, Cells
+from .plan import FindingBlock, WorkbookPlan
+from .wording import finding_facts, finding_title
+
+if TYPE_CHECKING:  # pragma: no cover
+    from xlsxwriter.worksheet import Worksheet
+
+__all__ = ["root_causes", "action_plan"]
+
+_ACTION_WIDTHS = {"activity": 40, "owner": 18, "timeline": 16, "resources": 30,
+                  "progress_measure": 34}  # fmt: skip
+
+
+def _block_heading(
+    c: Cells, ws: Worksheet, row: int, block: FindingBlock, plan: WorkbookPlan, widths: list[float]
+) -> int:
+    """A finding's heading row: level, category, group, key and the facts. Returns next row."""
+    r = block.finding
+    title = f"{finding_title(r)} ({r['finding_id']})"
+    facts = finding_facts(r, plan.inputs.profile.years_required)
+    return c.band(ws, row, f"{title}\n{facts}", widths, "block")
+
+
+def _entry_cells(
+    c: Cells, ws: Worksheet, row: int, sheet: str, key: str, first: int, widths: dict[str, float]
+) -> list[tuple[str, float]]:
+    """The annotation cells of a row from column ``first`` on; their texts and widths."""
+    texts = []
+    for j, name in enumerate(layout.ANNOTATION_COLUMNS[sheet], start=first):
+        value = c.annotation(sheet, key, name)
+        c.text(ws, row, j, value, "entry")
+        texts.append((value, widths[name]))
+    return texts
+
+
+def root_causes(c: Cells, ws: Worksheet, plan: WorkbookPlan) -> None:
+    """Problem of practice, fishbone, five whys and hypotheses per flagged finding."""
+    sheet = "Root Causes"
+    entry = layout.ANNOTATION_COLUMNS[sheet]
+    columns = [(layout.KEY_HEADER, 26), ("step", 24), ("prompt", 60),
+               (entry[0], 50), (entry[1], 40), (entry[2], 16)]  # fmt: skip
+    widths = dict(columns)
+    c.heading(
+        ws,
+        f"Root causes, {plan.inputs.lea_name} ({plan.inputs.lea_id})",
+        "For each finding flagged in the latest year (identified first): the problem of "
+        "practice, fishbone categories, five whys and hypotheses. Write in the yellow cells.",
+    )
+    hdr = HEADER_ROW
+    c.header(ws, hdr, columns, entry)
+    row = hdr + 1
+    entry_rows: list[int] = []
+    for block in plan.root_causes:
+        row = _block_heading(c, ws, row, block, plan, [w for _, w in columns])
+        for er in block.rows:
+            c.key(ws, row, er.key)
+            c.text(ws, row, 1, er.step, "text")
+            c.text(ws, row, 2, er.prompt, "text")
+            texts = [(er.prompt, widths["prompt"]), (er.step, widths["step"])]
+            texts += _entry_cells(c, ws, row, sheet, er.key, 3, widths)
+            entry_rows.append(row)
+            c.fit_row(ws, row, texts)
+            row += 1
+        row += 1
+    if not plan.root_causes:
+        c.note(ws, row, f"No finding is above the threshold in {plan.latest or 'any year'}; "
+               "nothing to analyse.")  # fmt: skip
+    elif entry_rows:
+        c.validation(ws, entry_rows[0], entry_rows[-1], 5, "supported")
+    ws.freeze_panes(hdr + 1, 0)
+    c.finish(ws, hdr, widths=[w for _, w in columns], repeat_cols=1)
+
+
+def action_plan(c: Cells, ws: Worksheet, plan: WorkbookPlan) -> None:
+    """Activity, owner, timeline, resources and progress measure per flagged finding."""
+    sheet = "Action Plan"
+    entry = layout.ANNOTATION_COLUMNS[sheet]
+    columns = [(layout.KEY_HEADER, 26), ("root cause", 34)]
+    columns += [(name, _ACTION_WIDTHS.get(name, 24)) for name in entry]
+    widths = dict(columns)
+    c.heading(
+        ws,
+        f"Action plan, {plan.inputs.lea_name} ({plan.inputs.lea_id})",
+        "For each root cause of a flagged finding: improvement activity, owner, timeline, "
+        "resources and measure of progress. Write in the yellow cells.",
+    )
+    hdr = HEADER_ROW
+    c.header(ws, hdr, columns, entry)
+    row = hdr + 1
+    for block in plan.action_plan:
+        row = _block_heading(c, ws, row, block, plan, [w for _, w in columns])
+        row = c.band(ws, row, block.note, [w for _, w in columns], "block_note")
+        for er in block.rows:
+            c.key(ws, row, er.key)
+            c.text(ws, row, 1, er.prompt, "text")
+            texts = [(er.prompt, widths["root cause"])]
+            texts += _entry_cells(c, ws, row, sheet, er.key, 2, widths)
+            c.fit_row(ws, row, texts)
+            row += 1
+        row += 1
+    if not plan.action_plan:
+        c.note(ws, row, f"No finding is above the threshold in {plan.latest or 'any year'}; "
+               "no action plan is required.")  # fmt: skip
+    ws.freeze_panes(hdr + 1, 0)
+    c.finish(ws, hdr, widths=[w for _, w in columns], repeat_cols=1)

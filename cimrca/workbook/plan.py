@@ -1,0 +1,323 @@
+"""The workbook's plan, decided before anything is written.
+
+:func:`plan_workbook` turns :class:`WorkbookInputs` into a :class:`WorkbookPlan`: the LEA's
+results and findings, the indicator rows, the entry rows of ``Root Causes`` and ``Action Plan``
+with their prompts, the drop-down choices, and per annotatable sheet the keys of its rows
+(:class:`SheetPlan`). The sheet writers only format what the plan holds, and the keys the
+harvester expects (:func:`workbook_keys`) are the plan's keys, so the two cannot disagree; the
+writer checks, when it writes, that the keys it wrote are exactly these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .. import layout
+from ..errors import WorkbookError
+from ..findings import findings
+from ..profiles import Profile
+from .prompts import load_prompts
+from .wording import cell_text, problem_statement
+
+__all__ = [
+    "WorkbookInputs",
+    "WorkbookPlan",
+    "SheetPlan",
+    "FindingBlock",
+    "EntryRow",
+    "plan_workbook",
+    "workbook_keys",
+    "workbook_filename",
+    "previous_note_key",
+]
+
+
+@dataclass(frozen=True)
+class WorkbookInputs:
+    """Everything one LEA's workbook shows.
+
+    Attributes
+    ----------
+    lea_id, lea_name
+        The LEA (CDE 7-digit code) and its name.
+    results
+        The LEA's rows of the statewide results table (outputs.md section 2), every school year.
+        Rows of other LEAs are ignored.
+    indicator_rows
+        The ``Indicators`` rows (``cimrca.indicators.indicator_sheet``): ``finding_id`` first,
+        then indicator, label, ``rate <year>`` columns, target, met, trend...; ``None`` when the
+        data set has no indicators.
+    figures
+        Chart title -> PNG bytes, inserted on ``Charts`` in the given order.
+    profile
+        The state profile the results were computed with.
+    dataset_name, is_synthetic
+        The data set's name; ``is_synthetic`` puts a "SYNTHETIC DATA" banner on ``Summary``.
+    code_version
+        ``cimrca.__version__`` (and anything else that identifies the code).
+    generated_at
+        When the workbook was made; ``None`` means now (UTC).
+    prompts_path
+        A root-cause prompts YAML to use instead of the shipped ``root_cause_prompts.yaml``.
+    """
+
+    lea_id: str
+    lea_name: str
+    results: pd.DataFrame
+    profile: Profile
+    indicator_rows: pd.DataFrame | None = None
+    figures: Mapping[str, bytes] = field(default_factory=dict)
+    dataset_name: str = ""
+    is_synthetic: bool = False
+    code_version: str = ""
+    generated_at: datetime | str | None = None
+    prompts_path: str | Path | None = None
+
+
+@dataclass(frozen=True)
+class EntryRow:
+    """An annotatable row of ``Root Causes`` or ``Action Plan``: its key, step and prompt."""
+
+    key: str
+    step: str
+    prompt: str
+
+
+@dataclass(frozen=True, eq=False)
+class FindingBlock:
+    """A finding's block of entry rows, under a heading row (and an optional guidance row)."""
+
+    finding: Mapping[str, Any]
+    note: str
+    rows: tuple[EntryRow, ...]
+
+
+@dataclass(frozen=True)
+class SheetPlan:
+    """An annotatable sheet: its annotation columns and the keys of its rows, in row order."""
+
+    name: str
+    annotation_columns: tuple[str, ...]
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class WorkbookPlan:
+    """What one workbook holds, decided before it is written (:func:`plan_workbook`).
+
+    Attributes
+    ----------
+    inputs
+        The inputs the plan was made from.
+    prompts
+        The root-cause prompts (:func:`cimrca.workbook.load_prompts`).
+    results
+        The LEA's rows of ``inputs.results``.
+    years
+        The school years of ``results``, oldest first; the findings are of the last.
+    found
+        The findings (:func:`cimrca.findings.findings`): the ``Disproportionality`` rows.
+    indicators
+        The ``Indicators`` rows, ``finding_id`` first (no rows when there are none).
+    root_causes, action_plan
+        One block of entry rows per finding flagged in the latest year, identified first.
+    choices
+        The drop-down lists (``status``, ``supported``) of the hidden ``Lists`` sheet.
+    generated
+        When the workbook was made (ISO 8601 text).
+    sheets
+        The annotatable sheets, in workbook order, with the keys of their rows.
+    """
+
+    inputs: WorkbookInputs
+    prompts: Mapping[str, Any]
+    results: pd.DataFrame
+    years: tuple[str, ...]
+    found: pd.DataFrame
+    indicators: pd.DataFrame
+    root_causes: tuple[FindingBlock, ...]
+    action_plan: tuple[FindingBlock, ...]
+    choices: Mapping[str, tuple[str, ...]]
+    generated: str
+    sheets: tuple[SheetPlan, ...]
+
+    @property
+    def latest(self) -> str | None:
+        """The latest school year, ``None`` without results."""
+        return self.years[-1] if self.years else None
+
+    def keys(self) -> list[tuple[str, str]]:
+        """``(sheet, finding_id)`` of every annotatable row, in sheet order, then row order."""
+        return [(s.name, key) for s in self.sheets for key in s.keys]
+
+
+def workbook_filename(lea_id: str) -> str:
+    """The workbook's file name, ``<lea_id>_workbook.xlsx`` (outputs.md section 3)."""
+    return f"{lea_id}_workbook.xlsx"
+
+
+def previous_note_key(finding_id: str) -> str:
+    """The key of ``previous_notes``: a finding's key without its leading ``<school_year>:``.
+
+    ``2024-25:ident_id:BL`` -> ``ident_id:BL`` (a ``Disproportionality`` finding, that is
+    ``<category>:<race_ethnicity>``); ``2024-25:indicator:4A`` -> ``indicator:4A``.
+
+    Examples
+    --------
+    >>> previous_note_key("2024-25:ident_id:BL")
+    'ident_id:BL'
+    """
+    return finding_id.split(":", 1)[1] if ":" in finding_id else finding_id
+
+
+def plan_workbook(inputs: WorkbookInputs) -> WorkbookPlan:
+    """Decide what one LEA's workbook holds: rows, keys, prompts, drop-down choices.
+
+    Parameters
+    ----------
+    inputs
+        What the workbook shows (:class:`WorkbookInputs`).
+
+    Returns
+    -------
+    WorkbookPlan
+        Everything :func:`cimrca.workbook.write_workbook` writes, and the keys of its rows.
+
+    Raises
+    ------
+    WorkbookError
+        When the results lack a column, the indicator rows lack ``finding_id``, or the prompts
+        file is unusable.
+    """
+    prompts = load_prompts(inputs.prompts_path)
+    results = _lea_results(inputs)
+    years = tuple(sorted(results["school_year"].astype(str).unique())) if len(results) else ()
+    found = findings(results, inputs.profile)
+    indicators = _indicator_rows(inputs)
+    flagged = found[found["level"].isin(["identified", "flagged"])].to_dict("records")
+    root_causes = tuple(_root_cause_block(r, inputs.lea_name, prompts) for r in flagged)
+    action_plan = tuple(_action_block(r, prompts) for r in flagged)
+    sheets = (
+        _sheet("Disproportionality", [str(k) for k in found["finding_id"]]),
+        _sheet("Indicators", [cell_text(k) for k in indicators[layout.KEY_HEADER]]),
+        _sheet("Root Causes", [row.key for b in root_causes for row in b.rows]),
+        _sheet("Action Plan", [row.key for b in action_plan for row in b.rows]),
+    )
+    return WorkbookPlan(
+        inputs=inputs,
+        prompts=prompts,
+        results=results,
+        years=years,
+        found=found,
+        indicators=indicators,
+        root_causes=root_causes,
+        action_plan=action_plan,
+        choices={
+            "status": layout.STATUS_CHOICES,
+            "supported": tuple(str(s) for s in prompts["supported_choices"]),
+        },
+        generated=_generated_at(inputs.generated_at),
+        sheets=sheets,
+    )
+
+
+def workbook_keys(inputs: WorkbookInputs) -> list[tuple[str, str]]:
+    """``(sheet, finding_id)`` of every annotatable row :func:`write_workbook` writes.
+
+    The batch hands these to ``cimrca.annotations.prepare_rewrite`` before the workbook is
+    written, to split stored annotations into those with a row and orphans. They are the keys
+    of :func:`plan_workbook`, which the writer checks it wrote.
+
+    Parameters
+    ----------
+    inputs
+        The same inputs as given to :func:`write_workbook`.
+
+    Returns
+    -------
+    list of tuple
+        In sheet order, then row order: ``Disproportionality`` findings, ``Indicators`` rows,
+        ``Root Causes`` and ``Action Plan`` entry rows.
+    """
+    return plan_workbook(inputs).keys()
+
+
+def _sheet(name: str, keys: list[str]) -> SheetPlan:
+    return SheetPlan(name, layout.ANNOTATION_COLUMNS[name], tuple(keys))
+
+
+def _lea_results(inputs: WorkbookInputs) -> pd.DataFrame:
+    results = inputs.results
+    if "lea_id" in results:
+        results = results[results["lea_id"].astype(str) == str(inputs.lea_id)]
+    return results
+
+
+def _generated_at(value: datetime | str | None) -> str:
+    if value is None:
+        value = datetime.now(UTC)
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    return str(value)
+
+
+def _indicator_rows(inputs: WorkbookInputs) -> pd.DataFrame:
+    """The ``Indicators`` rows; a frame of no rows and the first three columns when none."""
+    frame = inputs.indicator_rows
+    if frame is None or frame.empty:
+        return pd.DataFrame(columns=[layout.KEY_HEADER, "indicator", "label"])
+    if layout.KEY_HEADER not in frame.columns:
+        raise WorkbookError(
+            f"the indicator rows lack the key column {layout.KEY_HEADER!r}; give the "
+            "frame of cimrca.indicators.indicator_sheet.",
+            lea_id=str(inputs.lea_id),
+        )
+    return frame
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _root_cause_block(
+    finding: Mapping[str, Any], lea_name: str, prompts: Mapping[str, Any]
+) -> FindingBlock:
+    """Problem of practice, fishbone categories, five whys, hypotheses: one row each."""
+    statement = problem_statement(finding, lea_name, prompts)
+    steps = [("Problem of practice", f"{statement}\n\n{_one_line(prompts['problem_prompt'])}")]
+    steps += [(f"Fishbone: {fb['category']}", str(fb["prompt"])) for fb in prompts["fishbone"]]
+    steps += [(f"Five whys {i}", str(q)) for i, q in enumerate(prompts["five_whys"], start=1)]
+    steps += [(f"Hypothesis {i}", str(q)) for i, q in enumerate(prompts["hypotheses"], start=1)]
+    rows = tuple(
+        EntryRow(
+            key=layout.root_cause_key(finding["finding_id"], n),
+            step=step,
+            prompt=prompt if "\n" in prompt else _one_line(prompt),
+        )
+        for n, (step, prompt) in enumerate(steps, start=1)
+    )
+    return FindingBlock(finding=finding, note="", rows=rows)
+
+
+def _action_block(finding: Mapping[str, Any], prompts: Mapping[str, Any]) -> FindingBlock:
+    """The CCEIS (identified) or flagged guidance, then ``rows_per_finding`` action rows."""
+    ap = prompts["action_plan"]
+    frac = float(ap["cceis_reservation_fraction"])
+    note = ap["cceis_note"] if finding["level"] == "identified" else ap["flagged_note"]
+    rows = tuple(
+        EntryRow(
+            key=layout.action_key(finding["finding_id"], n),
+            step="",
+            prompt=_one_line(str(ap["prompt"]).format(n=n)),
+        )
+        for n in range(1, int(ap["rows_per_finding"]) + 1)
+    )
+    return FindingBlock(
+        finding=finding, note=_one_line(str(note).format(fraction=f"{frac:.0%}")), rows=rows
+    )

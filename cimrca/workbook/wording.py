@@ -1,0 +1,165 @@
+"""Words the workbook drafts from the data: labels, finding titles, the problem of practice."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..codes import CATEGORY_LABELS, RACE_LABELS
+from ..errors import WorkbookError
+from ..profiles import Profile
+
+__all__ = [
+    "LEVEL_LABELS",
+    "RATIO_TYPE_LABELS",
+    "COMPARISON_LABELS",
+    "fmt_ratio",
+    "problem_statement",
+    "finding_title",
+    "finding_facts",
+    "finding_sentence",
+    "profile_text",
+    "is_blank",
+    "cell_text",
+]
+
+LEVEL_LABELS = {
+    "identified": "Identified",
+    "flagged": "Flagged (above threshold)",
+    "watch": "Approaching threshold",
+}
+RATIO_TYPE_LABELS = {
+    "risk_ratio": "risk ratio",
+    "alternate_risk_ratio": "alternate risk ratio",
+    "not_calculated": "not calculated",
+}
+COMPARISON_LABELS = {
+    "risk_ratio": "LEA: all other groups",
+    "alternate_risk_ratio": "State: all other groups",
+    "not_calculated": "none",
+}
+
+
+def fmt_ratio(x: float) -> str:
+    return "n/a" if pd.isna(x) else f"{x:.2f}"
+
+
+def _fmt_pct(x: float) -> str:
+    return "n/a" if pd.isna(x) else f"{x:.1%}"
+
+
+def _comparison_risk(row: Mapping[str, Any]) -> float:
+    side = "state" if row.get("ratio_type") == "alternate_risk_ratio" else "lea"
+    num = row.get(f"{side}_comparison_numerator", np.nan)
+    den = row.get(f"{side}_comparison_denominator", np.nan)
+    return num / den if pd.notna(num) and pd.notna(den) and den > 0 else np.nan
+
+
+def _years(row: Mapping[str, Any]) -> int:
+    return int(row["consecutive_years"]) if pd.notna(row["consecutive_years"]) else 0
+
+
+def problem_statement(row: Mapping[str, Any], lea_name: str, prompts: Mapping[str, Any]) -> str:
+    """The prompts' ``problem_statement`` filled in from a finding (a row of ``findings``)."""
+    n_years = _years(row)
+    over = row.get("students_over_threshold", np.nan)
+    values = {
+        "school_year": row["school_year"],
+        "lea_name": lea_name,
+        "group": RACE_LABELS.get(row["race_ethnicity"], row["race_ethnicity"]),
+        "outcome": prompts["outcome_phrases"].get(
+            row["category"],
+            f"to be counted in {CATEGORY_LABELS.get(row['category'], row['category'])}",
+        ),
+        "ratio": fmt_ratio(row["ratio"]),
+        "ratio_kind": RATIO_TYPE_LABELS.get(row["ratio_type"], str(row["ratio_type"])),
+        "comparison": prompts["comparison_phrases"].get(row["ratio_type"], "all other students"),
+        "risk": _fmt_pct(row.get("risk", np.nan)),
+        "comparison_risk": _fmt_pct(_comparison_risk(row)),
+        "threshold": fmt_ratio(row["threshold"]),
+        "consecutive_years": n_years,
+        "years_word": "year" if n_years == 1 else "years",
+        "students_over": "n/a" if pd.isna(over) else f"{math.ceil(over):,}",
+    }
+    try:
+        return " ".join(prompts["problem_statement"].format(**values).split())
+    except (KeyError, IndexError, ValueError) as exc:
+        raise WorkbookError(
+            f"root-cause prompts file {prompts.get('_source')}: problem_statement uses an unknown "
+            f"placeholder or bad braces ({exc}). Known placeholders: {', '.join(sorted(values))}.",
+            file=prompts.get("_source"),
+        ) from None
+
+
+def finding_title(row: Mapping[str, Any]) -> str:
+    """``Identified: <category> - <group>``."""
+    cat = CATEGORY_LABELS.get(row["category"], row["category"])
+    grp = RACE_LABELS.get(row["race_ethnicity"], row["race_ethnicity"])
+    return f"{LEVEL_LABELS[row['level']]}: {cat} - {grp}"
+
+
+def finding_facts(row: Mapping[str, Any], years_required: int) -> str:
+    """The latest ratio against the threshold and the consecutive years above it."""
+    n = _years(row)
+    kind = RATIO_TYPE_LABELS.get(row["ratio_type"], str(row["ratio_type"]))
+    return (
+        f"{row['school_year']} {kind} {fmt_ratio(row['ratio'])} against a threshold of "
+        f"{fmt_ratio(row['threshold'])}; above it {n} consecutive year{'s' if n != 1 else ''} "
+        f"({years_required} required for identification)."
+    )
+
+
+def finding_sentence(r: Mapping[str, Any]) -> str:
+    """One line of the Summary's monitoring status for a finding."""
+    n = _years(r)
+    return (
+        f"{CATEGORY_LABELS.get(r['category'], r['category'])}, "
+        f"{RACE_LABELS.get(r['race_ethnicity'], r['race_ethnicity'])}: above the threshold "
+        f"for {n} consecutive year{'s' if n != 1 else ''} "
+        f"({r['school_year']} {RATIO_TYPE_LABELS.get(r['ratio_type'], r['ratio_type'])} "
+        f"{fmt_ratio(r['ratio'])}, threshold {fmt_ratio(r['threshold'])})."
+    )
+
+
+def profile_text(p: Profile) -> str:
+    """The profile in one sentence: threshold, minimums, years, watch level, source."""
+    d = p.to_dict()
+
+    def show(v: Any) -> str:
+        if isinstance(v, dict):
+            common = pd.Series(v).mode().iloc[0]
+            other = ", ".join(f"{k} {x:g}" for k, x in v.items() if x != common)
+            return f"{common:g} ({other})"
+        return f"{v:g}"
+
+    return (
+        f"{p.name}: threshold {show(d['threshold'])}, minimum cell {show(d['min_cell'])}, "
+        f"minimum n {show(d['min_n'])}, {p.years_required} consecutive years required, "
+        f"reasonable progress {'on' if p.reasonable_progress else 'off'}, findings listed "
+        f"from {p.watch_fraction:g} x threshold. Source: {p.source or 'not recorded'}."
+    )
+
+
+def is_blank(value: Any) -> bool:
+    """``None``, ``""`` or a missing number (NaN, ``pd.NA``)."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value == ""
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def cell_text(value: Any) -> str:
+    """A value as cell text (booleans as Yes/No, blanks as ``""``)."""
+    if is_blank(value):
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return "Yes" if value else "No"
+    return str(value)
