@@ -15,6 +15,7 @@ from . import layout
 from .codes import CATEGORY_CODES, RACES
 from .errors import WorkbookError
 from .profiles import Profile
+from .values import as_bool
 
 __all__ = ["findings", "finding_history", "RATIO_PREFIX", "FINDING_LEVELS"]
 
@@ -38,11 +39,8 @@ _OPTIONAL_NUMERIC = (
 
 
 def _as_bool(s: pd.Series) -> pd.Series:
-    """True/False from booleans or their text (``"True"``, ``"true"``, ``"1"``); missing is False."""
-    if s.dtype == bool:
-        return s
-    text = s.astype("string").str.strip().str.lower()
-    return text.isin(["true", "1", "1.0", "yes"]).fillna(False).astype(bool)
+    """True/False from booleans or their text (:func:`cimrca.values.as_bool`); missing is False."""
+    return s if s.dtype == bool else as_bool(s).fillna(False).astype(bool)
 
 
 def findings(results_lea: pd.DataFrame, profile: Profile) -> pd.DataFrame:

@@ -890,6 +890,5 @@ def read_indicator_results(path: str | Path) -> pd.DataFrame:
     )
     for column in _INDICATOR_BOOLEAN:
         if column in frame:
-            text = frame[column].astype("string").str.strip().str.lower()
-            frame[column] = text.map({"true": True, "false": False}).astype("boolean")
+            frame[column] = as_bool(frame[column])
     return frame

@@ -13,7 +13,6 @@ notebook); ``$CIMRCA_TEMPLATE_DIR`` the templates' folder.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 from importlib import resources
 from pathlib import Path
@@ -31,7 +30,6 @@ __all__ = [
     "packet_notebook",
     "state_notebook",
     "prompts_path",
-    "file_label",
 ]
 
 #: The packet notebook papermill executes once per LEA.
@@ -87,14 +85,3 @@ def state_notebook() -> Path:
 def prompts_path() -> Path:
     """The shipped root-cause prompts (``templates/root_cause_prompts.yaml``)."""
     return template_dir() / PROMPTS_NAME
-
-
-def file_label(path: str | os.PathLike[str]) -> str:
-    """A file named without the machine's folders: ``name (sha256 <first 12 hex digits>)``.
-
-    What outputs write instead of an absolute path (README decision 14), so a packet names the
-    exact prompts it was made with, whichever machine made it.
-    """
-    file = Path(path)
-    digest = hashlib.sha256(file.read_bytes()).hexdigest()[:12]
-    return f"{file.name} (sha256 {digest})"

@@ -32,12 +32,12 @@ from ..annotations import (
 )
 from ..dataset import Dataset, load_dataset
 from ..errors import UsageError
+from ..findings import findings as compute_findings
 from ..indicators import compute_indicators, indicator_sheet, read_indicator_results
 from ..leas import require_leas
 from ..methodology import compute_results, lea_slice, read_results
 from ..profiles import Profile, load_profile
 from ..workbook import WorkbookInputs, workbook_keys
-from ..workbook import findings as compute_findings
 from .markup import FIGURE_DPI
 
 __all__ = ["Packet", "PacketAnnotations", "build_packet", "load_packet", "packet_school_year"]

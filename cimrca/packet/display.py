@@ -258,7 +258,7 @@ def findings_table(packet: Packet) -> Styler | MarkdownText:
             f"No category and group reached {packet.profile.watch_fraction:.0%} of the "
             f"threshold in {packet.latest_year}."
         )
-    from ..workbook import RATIO_PREFIX
+    from ..findings import RATIO_PREFIX
 
     ratio_cols = [c for c in f.columns if c.startswith(RATIO_PREFIX)]
     year_labels = {c: c[len(RATIO_PREFIX) :] for c in ratio_cols}

@@ -19,6 +19,7 @@ from ..atomic import atomic_write_text
 from ..codes import CATEGORY_CODES, RACES
 from ..dataset import Dataset, load_dataset
 from ..errors import UsageError
+from ..findings import _as_bool
 from ..methodology import compute_results, read_results
 from ..profiles import Profile, load_profile
 from .assemble import _check_results_profile, _resolve
@@ -90,13 +91,6 @@ def load_state_overview(
     return StateOverview(dataset=dataset, profile=prof, results=results, tables=tables)
 
 
-def _truthy(s: pd.Series) -> pd.Series:
-    if s.dtype == bool:
-        return s
-    text = s.astype("string").str.strip().str.lower()
-    return text.isin(["true", "1", "1.0"]).fillna(False).astype(bool)
-
-
 def state_overview(
     results: pd.DataFrame, profile: Profile, *, leas: pd.DataFrame | None = None
 ) -> dict[str, pd.DataFrame]:
@@ -145,8 +139,8 @@ def state_overview(
     now["ratio"] = pd.to_numeric(now["ratio"], errors="coerce")
     now["threshold"] = pd.to_numeric(now["threshold"], errors="coerce")
     now["consecutive_years"] = pd.to_numeric(now["consecutive_years"], errors="coerce").fillna(0)
-    sd = _truthy(now["significantly_disproportionate"])
-    flagged = _truthy(now["exceeds_threshold"])
+    sd = _as_bool(now["significantly_disproportionate"])
+    flagged = _as_bool(now["exceeds_threshold"])
     names = (
         leas.assign(lea_id=leas["lea_id"].astype(str)).set_index("lea_id")["lea_name"]
         if leas is not None

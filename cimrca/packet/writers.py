@@ -12,8 +12,9 @@ import pandas as pd
 from .. import __version__
 from ..annotations import AnnotationStore, finish_rewrite, prepare_rewrite
 from ..atomic import atomic_write_text
+from ..findings import RATIO_PREFIX
 from ..outputs import LeaFiles
-from ..workbook import RATIO_PREFIX, write_workbook
+from ..workbook import write_workbook
 from .assemble import Packet, _resolve
 from .markup import _category_label, _group_label
 

@@ -8,36 +8,31 @@ a path of the machine that made it.
 from __future__ import annotations
 
 import hashlib
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ..errors import WorkbookError
+from ..resources import PROMPTS_NAME, prompts_path
 
 __all__ = ["load_prompts", "prompts_label", "DEFAULT_PROMPTS"]
 
 #: The shipped prompts file (a repository file; a State may pass its own to write_workbook).
-DEFAULT_PROMPTS = "root_cause_prompts.yaml"
+DEFAULT_PROMPTS = PROMPTS_NAME
 #: Hex digits of the SHA-256 shown beside the prompts file's name.
 _HASH_DIGITS = 12
 
 
 def _default_prompts_path() -> Path:
-    candidates = [
-        Path(__file__).resolve().parents[2] / "templates" / DEFAULT_PROMPTS,
-        Path(str(resources.files("cimrca") / "templates" / DEFAULT_PROMPTS)),
-    ]
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise WorkbookError(
-        f"the root-cause prompts file {DEFAULT_PROMPTS} was not found (looked in "
-        f"{', '.join(str(c.parent) for c in candidates)}). Reinstall cimrca or pass "
-        "prompts_path to a copy of templates/root_cause_prompts.yaml.",
-        file=candidates[0],
-    )
+    path = prompts_path()
+    if not path.is_file():
+        raise WorkbookError(
+            f"the root-cause prompts file {DEFAULT_PROMPTS} was not found in {path.parent}. "
+            "Reinstall cimrca or pass prompts_path to a copy of templates/root_cause_prompts.yaml.",
+            file=path,
+        )
+    return path
 
 
 def prompts_label(name: str, content: bytes) -> str:
