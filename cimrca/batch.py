@@ -280,8 +280,8 @@ def _annotation_digest(current: pd.DataFrame) -> str:
     if current.empty:
         return ""
     cols = [c for c in ("sheet", "finding_id", "column", "value") if c in current.columns]
-    text = current[cols].astype(str).sort_values(cols).to_csv(index=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    text = current[cols].astype(str).sort_values(cols).to_csv(index=False, lineterminator="\n")
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _combine(parts: dict[str, str]) -> str:
@@ -452,9 +452,12 @@ def _skip_iri_grammar() -> None:
 
 
 def _watch_parent(parent_pid: int) -> None:
+    from .processes import process_alive
+
     while True:
         time.sleep(PARENT_POLL_SECONDS)
-        if os.getppid() != parent_pid:
+        # Windows keeps an orphan's parent id, so the parent itself is checked too
+        if os.getppid() != parent_pid or not process_alive(parent_pid):
             for kernel in list(_KERNELS.values()):
                 kernel.kill()
             os._exit(1)
@@ -489,6 +492,14 @@ def _worker_main(slot: int, tasks: Any, results: Any, parent_pid: int, kernel_na
 # ------------------------------------------------------------------------------------------------
 # Executors: local processes, Dask
 # ------------------------------------------------------------------------------------------------
+
+
+def _kill_worker(proc: Any) -> None:
+    """Kill a worker process with its kernel (on every platform), and reap it."""
+    from .processes import kill_process_tree
+
+    kill_process_tree(proc.pid)
+    proc.join(5)
 
 
 class _LocalPool:
@@ -546,8 +557,7 @@ class _LocalPool:
         for slot, worker in enumerate(self.workers):
             if worker["task"] is not None and now - worker["since"] > limit:
                 late.append(worker["task"])
-                worker["proc"].kill()
-                worker["proc"].join(5)
+                _kill_worker(worker["proc"])
                 self.workers[slot] = self._spawn(slot)
         return late
 
@@ -558,7 +568,7 @@ class _LocalPool:
         for worker in self.workers:
             worker["proc"].join(15)
             if worker["proc"].is_alive():
-                worker["proc"].kill()
+                _kill_worker(worker["proc"])
 
 
 class _DaskPool:
@@ -876,7 +886,7 @@ def run_batch(
     state_hash_file = out / _STATE_HASH
     state_done = (
         state_hash_file.is_file()
-        and state_hash_file.read_text().strip() == state_digest
+        and state_hash_file.read_text(encoding="utf-8").strip() == state_digest
         and (out / f"{STATE_OVERVIEW_NAME}.html").is_file()
     )
     if state_nb.is_file() and (shard_t is None or shard_t[0] == 1) and (force or not state_done):

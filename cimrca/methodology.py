@@ -410,19 +410,18 @@ def write_results(results: pd.DataFrame, path: str | Path) -> Path:
     Parquet files carry the profile in their metadata; both formats carry it in the
     ``profile`` column.
     """
+    from .atomic import atomic_path
+
     path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise UsageError(f"results file must end in .csv or .parquet, found {path.name!r}.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        if path.suffix.lower() == ".parquet":
+    with atomic_path(path) as tmp:
+        if suffix == ".parquet":
             results.to_parquet(tmp, index=False)
-        elif path.suffix.lower() == ".csv":
-            results.to_csv(tmp, index=False)
         else:
-            raise UsageError(f"results file must end in .csv or .parquet, found {path.name!r}.")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+            results.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
     return path
 
 

@@ -659,7 +659,7 @@ def write_indicator_results(indicator_results: pd.DataFrame, path: str | Path) -
         if suffix == ".parquet":
             indicator_results.to_parquet(tmp, index=False)
         else:
-            indicator_results.to_csv(tmp, index=False)
+            indicator_results.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
     return target
 
 
@@ -1802,5 +1802,5 @@ def write_state_overview(overview: StateOverview, out_dir: str | Path) -> Path:
     out = _resolve(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "state_overview_leas.csv"
-    atomic_write_text(path, overview.tables["leas"].to_csv(index=False))
+    atomic_write_text(path, overview.tables["leas"].to_csv(index=False, lineterminator="\n"))
     return path
