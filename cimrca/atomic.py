@@ -12,11 +12,15 @@ so that a later write to the same target removes temporary files left behind by 
 this host that no longer runs (one killed with SIGKILL cannot clean up after itself), and never
 touches a file another running process is still writing. The target's suffix is kept last so that
 writers which pick a format from the extension (``pandas.ExcelWriter``, ``to_parquet``) still work.
+
+On Windows a file another program holds open (a workbook open in Excel) cannot be replaced:
+:func:`atomic_path` then raises :class:`~cimrca.errors.WorkbookError`, which says to close it,
+and leaves the file as it was. Nothing here needs a POSIX-only module: locks come from
+``filelock`` and process checks from ``psutil`` (:mod:`cimrca.processes`).
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import secrets
@@ -26,7 +30,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import CimrcaError, WorkbookError
+
 __all__ = [
+    "REPLACE_RETRY_SECONDS",
     "STALE_TEMP_SECONDS",
     "atomic_path",
     "atomic_write_bytes",
@@ -37,8 +44,13 @@ __all__ = [
 ]
 
 #: Age after which a temporary file is removed even when its process cannot be checked (another
-#: host, or Windows where probing a process id is not side-effect free): one day.
+#: host): one day.
 STALE_TEMP_SECONDS: float = 24 * 60 * 60
+#: Pauses before the rename into place is tried again when it is refused (Windows refuses it
+#: while a virus scanner or the search indexer briefly holds the file); then the write fails.
+REPLACE_RETRY_SECONDS: tuple[float, ...] = (0.05, 0.2, 0.5)
+#: Suffixes of the files a user opens in Excel, which Windows then locks.
+_SPREADSHEET_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls", ".csv"})
 
 _TEMP_MARK = ".tmp"
 _RANDOM_BYTES = 6
@@ -80,13 +92,9 @@ def temp_files_for(path: str | os.PathLike[str]) -> list[Path]:
 
 
 def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
+    from .processes import process_alive
+
+    return process_alive(pid)
 
 
 def remove_stale_temps(
@@ -99,8 +107,8 @@ def remove_stale_temps(
     path
         The target file whose leftover temporary files are removed.
     max_age_seconds
-        A temporary file whose process cannot be checked (made on another host, or on Windows)
-        is removed once it is older than this.
+        A temporary file whose process cannot be checked (made on another host) is removed
+        once it is older than this.
 
     Returns
     -------
@@ -123,7 +131,7 @@ def remove_stale_temps(
         if match is None:  # pragma: no cover - temp_files_for matched it already
             continue
         pid = int(match["pid"])
-        if match["host"] == host and os.name == "posix":
+        if match["host"] == host:
             stale = pid != os.getpid() and not _process_alive(pid)
         else:
             try:
@@ -161,6 +169,34 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+def _replace(tmp: Path, target: Path) -> None:
+    """``os.replace(tmp, target)``, retried briefly; a refusal becomes a plain-words error."""
+    for pause in (*REPLACE_RETRY_SECONDS, None):
+        try:
+            os.replace(tmp, target)
+            return
+        except PermissionError as exc:
+            if pause is None:
+                raise _locked_error(target, exc) from None
+            time.sleep(pause)
+
+
+def _locked_error(target: Path, exc: PermissionError) -> CimrcaError:
+    reason = exc.strerror or str(exc)
+    if target.suffix.lower() in _SPREADSHEET_SUFFIXES:
+        return WorkbookError(
+            f"cannot replace {target.name} in {target.parent} ({reason}): it is open in Excel or "
+            "another program, which locks it on Windows. Close the workbook in Excel, then "
+            f"re-run; {target.name} was left as it was.",
+            file=target,
+        )
+    return CimrcaError(
+        f"cannot replace {target.name} in {target.parent} ({reason}): another program holds it "
+        f"open. Close it there, then re-run; {target.name} was left as it was.",
+        file=target,
+    )
+
+
 def _fsync_dir(folder: Path) -> None:
     if os.name != "posix":
         return
@@ -188,6 +224,13 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         An empty temporary file in the same folder, with the same suffix. Write the new content
         to it (any writer that takes a path). When the ``with`` block ends normally the file is
         flushed to disk (fsync) and renamed over ``path``; the folder is then fsynced too.
+
+    Raises
+    ------
+    WorkbookError
+        When ``path`` is a workbook (or CSV) another program holds open, so it cannot be
+        replaced (Windows, a file open in Excel); ``path`` is left as it was. Any other file:
+        :class:`~cimrca.errors.CimrcaError` with the same advice.
 
     Notes
     -----
@@ -217,7 +260,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
                 "moved into place"
             )
         _fsync_file(tmp)
-        os.replace(tmp, target)
+        _replace(tmp, target)
     except BaseException:
         try:
             tmp.unlink()
@@ -250,14 +293,13 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, *, encoding: str 
 
 @contextmanager
 def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (created if needed) for the ``with`` block.
+    """Hold an exclusive lock on the file ``path`` (created if needed) for the ``with`` block.
 
     Serialises processes of one host: manifest rewrites by shards running into one folder, and
-    kernel start-ups. Local file systems only, like the annotation store.
+    kernel start-ups. Local file systems only, like the annotation store. A ``filelock``
+    lock: ``flock`` on Linux and macOS, ``msvcrt.locking`` on Windows.
     """
-    with open(path, "a+b") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    from filelock import FileLock
+
+    with FileLock(os.fspath(path)):
+        yield

@@ -868,7 +868,7 @@ def write_indicator_results(indicator_results: pd.DataFrame, path: str | Path) -
         if suffix == ".parquet":
             indicator_results.to_parquet(tmp, index=False)
         else:
-            indicator_results.to_csv(tmp, index=False)
+            indicator_results.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
     return target
 
 

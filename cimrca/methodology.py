@@ -414,14 +414,14 @@ def write_results(results: pd.DataFrame, path: str | Path) -> Path:
 
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet"):
+    if suffix not in (".parquet", ".csv"):
         raise UsageError(f"results file must end in .csv or .parquet, found {path.name!r}.")
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         if suffix == ".parquet":
             results.to_parquet(tmp, index=False)
         else:
-            results.to_csv(tmp, index=False)
+            results.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
     return path
 
 

@@ -115,7 +115,8 @@ def load_profile(name_or_path: str | Path | Mapping[str, Any] = DEFAULT_PROFILE)
 
 def _read(name_or_path: str | Path) -> tuple[str, str]:
     candidate = Path(name_or_path)
-    if candidate.suffix in {".yaml", ".yml"} or candidate.exists() or "/" in str(name_or_path):
+    looks_like_path = any(sep in str(name_or_path) for sep in ("/", "\\"))
+    if candidate.suffix in {".yaml", ".yml"} or candidate.exists() or looks_like_path:
         if not candidate.is_file():
             raise ProfileError(
                 f"profile file {candidate} does not exist. Give a path to a YAML file or one of "

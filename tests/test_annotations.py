@@ -649,6 +649,7 @@ _KILL_WRITER = textwrap.dedent(
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="SIGKILL does not exist on Windows")
 def test_sigkill_during_atomic_write_leaves_old_file(tmp_path):
     target = tmp_path / "workbook.xlsx"
     old = b"old content " * 1000

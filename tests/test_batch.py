@@ -283,6 +283,7 @@ def test_dask_local_cluster_same_files(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="SIGKILL does not exist on Windows")
 def test_killed_run_then_rerun_loses_nothing(first_run, tmp_path):
     import shutil
 

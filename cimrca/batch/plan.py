@@ -136,8 +136,8 @@ def annotation_digest(current: pd.DataFrame) -> str:
     if current.empty:
         return ""
     cols = [c for c in ("sheet", "finding_id", "column", "value") if c in current.columns]
-    text = current[cols].astype(str).sort_values(cols).to_csv(index=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    text = current[cols].astype(str).sort_values(cols).to_csv(index=False, lineterminator="\n")
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def combine(parts: dict[str, str]) -> str:

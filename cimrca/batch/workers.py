@@ -169,9 +169,12 @@ def _skip_iri_grammar() -> None:
 
 
 def _watch_parent(parent_pid: int) -> None:
+    from ..processes import process_alive
+
     while True:
         time.sleep(PARENT_POLL_SECONDS)
-        if os.getppid() != parent_pid:
+        # Windows keeps an orphan's parent id, so the parent itself is checked too
+        if os.getppid() != parent_pid or not process_alive(parent_pid):
             for kernel in list(_KERNELS.values()):
                 kernel.kill()
             os._exit(1)
@@ -201,6 +204,14 @@ def _worker_main(slot: int, tasks: Any, results: Any, parent_pid: int, kernel_na
             break
         results.put(("done", slot, run_task(task)))
     shutdown_kernels()
+
+
+def _kill_worker(proc: Any) -> None:
+    """Kill a worker process with its kernel (on every platform), and reap it."""
+    from ..processes import kill_process_tree
+
+    kill_process_tree(proc.pid)
+    proc.join(5)
 
 
 class LocalPool:
@@ -258,8 +269,7 @@ class LocalPool:
         for slot, worker in enumerate(self.workers):
             if worker["task"] is not None and now - worker["since"] > limit:
                 late.append(worker["task"])
-                worker["proc"].kill()
-                worker["proc"].join(5)
+                _kill_worker(worker["proc"])
                 self.workers[slot] = self._spawn(slot)
         return late
 
@@ -270,7 +280,7 @@ class LocalPool:
         for worker in self.workers:
             worker["proc"].join(15)
             if worker["proc"].is_alive():
-                worker["proc"].kill()
+                _kill_worker(worker["proc"])
 
 
 class DaskPool:

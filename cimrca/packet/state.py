@@ -361,5 +361,5 @@ def write_state_overview(overview: StateOverview, out_dir: str | Path) -> Path:
     out = _resolve(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "state_overview_leas.csv"
-    atomic_write_text(path, overview.tables["leas"].to_csv(index=False))
+    atomic_write_text(path, overview.tables["leas"].to_csv(index=False, lineterminator="\n"))
     return path

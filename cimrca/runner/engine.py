@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import signal
 import tempfile
 import time
 from pathlib import Path
@@ -239,13 +238,12 @@ class WarmKernel:
                 self.start()
 
     def kill(self) -> None:
-        """Kill the kernel process at once (used when the worker must stop now)."""
+        """Kill the kernel process and its children at once (used when the worker must stop now)."""
         pid = self.pid
         if pid:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            from ..processes import kill_process_tree
+
+            kill_process_tree(pid)
 
     def shutdown(self) -> None:
         """Stop the kernel and its channels, if any."""
