@@ -263,9 +263,11 @@ def compute_monitoring(
     lre = pct[pct["indicator"].isin(rules.lre_indicators) & (pct["percentile"] <= rules.lre_bottom)]
     position = {code: i for i, code in enumerate(rules.lre_indicators)}
     lre = lre.sort_values("indicator", key=lambda c: c.map(position), kind="stable")
-    frame = frame.join(_listed(lre, "indicator", "lre_bottom_list", order=None))
+    frame = frame.join(_listed(lre, "indicator", "lre_bottom_list", in_indicator_order=False))
     lre_text = lre.assign(_text=lre["indicator"] + " (percentile " + _fmt(lre["percentile"]) + ")")
-    frame = frame.join(_listed(lre_text, "_text", "_lre_text", order=None, joiner=", "))
+    frame = frame.join(
+        _listed(lre_text, "_text", "_lre_text", in_indicator_order=False, joiner=", ")
+    )
     two = results.loc[results["consecutive_years"].to_numpy() >= 2]
     frame = frame.join(_groups_text(two, "_two_text", with_years=True))
     sd = results.loc[results["significantly_disproportionate"].to_numpy(dtype=bool)]
@@ -548,20 +550,31 @@ def _listed(
     name: str,
     *,
     count: str | None = None,
-    order=(),
+    in_indicator_order: bool = True,
     joiner: str = ";",
 ) -> pd.DataFrame:
-    """Join ``column`` of ``rows`` per school year x LEA (indicator order unless ``order``)."""
-    if order == ():
-        codes = rows[column].unique()
-        order = indicator_order(codes)
-    if order is not None:
-        position = {code: i for i, code in enumerate(order)}
+    """Join ``column`` of ``rows`` per school year x LEA, in indicator order or as given.
+
+    Vectorised: the rows are grouped by a stable sort on the keys, each text but a group's
+    first gets the joiner in front, and ``numpy.add.reduceat`` concatenates every group at once.
+    """
+    if in_indicator_order:
+        order = indicator_order(rows[column].unique())
+        position = dict(zip(order, range(len(order)), strict=True))
         rows = rows.assign(_pos=rows[column].map(position)).sort_values("_pos", kind="stable")
-    grouped = rows.groupby(_KEYS, sort=False)[column]
-    out = grouped.agg(joiner.join).rename(name).to_frame()
+    rows = rows.sort_values(_KEYS, kind="stable")
+    keys = pd.MultiIndex.from_frame(rows[_KEYS].astype(str))
+    text = rows[column].astype(str).to_numpy(dtype=object)
+    first = np.ones(len(rows), dtype=bool)
+    if len(rows):
+        first[1:] = keys[1:] != keys[:-1]
+    starts = np.flatnonzero(first)
+    pieces = np.where(first, text, joiner + text.astype(str)).astype(object)
+    joined = np.add.reduceat(pieces, starts) if len(rows) else np.array([], dtype=object)
+    index = keys[starts]
+    out = pd.DataFrame({name: pd.array(joined, dtype=object)}, index=index)
     if count is not None:
-        out[count] = grouped.size()
+        out[count] = np.diff(np.r_[starts, len(rows)]).astype("int64")
     return out
 
 
@@ -574,7 +587,7 @@ def _groups_text(rows: pd.DataFrame, name: str, *, with_years: bool) -> pd.DataF
     )
     if with_years:
         text = text + " (" + rows["consecutive_years"].astype(str) + " years)"
-    return _listed(rows.assign(_text=text), "_text", name, order=None, joiner=" and ")
+    return _listed(rows.assign(_text=text), "_text", name, in_indicator_order=False, joiner=" and ")
 
 
 def _fmt(values: pd.Series) -> pd.Series:
