@@ -461,3 +461,29 @@ def test_command_help_and_package_exports():
     assert done.returncode == 0 and "usage: cimrca monitoring" in done.stdout
     assert cimrca.compute_monitoring is compute_monitoring
     assert {"compute_monitoring", "read_monitoring", "reason_indicators"} <= set(dir(cimrca))
+
+
+def test_designed_disproportionality_cases_of_the_sample():
+    """data/sample/README.md's built-in cases, as monitoring sees them in 2024-25."""
+    from cimrca.dataset import load_dataset
+    from cimrca.methodology import compute_results
+
+    from .conftest import SAMPLE
+
+    ds, profile = load_dataset(SAMPLE), load_profile("california")
+    out = compute_monitoring(ds, compute_results(ds, profile), None, profile)
+    latest = out[out["school_year"] == "2024-25"].set_index("lea_id")
+    # the four significantly disproportionate LEAs of the README need CIM
+    identified = ["2071593", "2067073", "2067160", "2075725"]
+    assert sorted(latest.index[latest["significantly_disproportionate"]]) == sorted(identified)
+    assert latest.loc[identified, "cim_required"].all()
+    # recent_two_ident_ohi_wh: flagged 2023-24 and 2024-25 -> disproportionate two years
+    assert latest.loc["0173141", "disproportionate_two_years"]
+    assert latest.loc["0173141", "level"] in {"targeted_3", "intensive_1", "intensive_2",
+                                              "intensive_3"}  # fmt: skip
+    # last_year_ident_sli_as: flagged in 2024-25 only -> not two years in a row
+    assert not latest.loc["2866298", "disproportionate_two_years"]
+    # cyclical LEAs are exactly those with at most 100 students with disabilities
+    small = latest["students_with_disabilities"] <= 100
+    assert (latest.loc[small, "level"] == "cyclical").all() and small.any()
+    assert not (latest.loc[~small, "level"] == "cyclical").any()
