@@ -9,6 +9,9 @@ line starts fast):
 - :func:`compute_results` computes the statewide results table in one vectorised pass;
   :func:`write_results`, :func:`read_results` and :func:`lea_slice` store and filter it.
 - :func:`compute_indicators` computes SPP/APR indicator rates, targets met and trends.
+- :func:`compute_monitoring` places every LEA at a monitoring level (Universal, Targeted 1-3,
+  Intensive 1-3, cyclical) with the reasons; :func:`write_monitoring` / :func:`read_monitoring`
+  store it and :func:`reason_indicators` lists one LEA's indicators behind its level.
 - :func:`generate_sample` / :func:`write_sample` make the synthetic sample state;
   :func:`import_files` converts real CDE / IDEA 618 files and student rosters.
 - :func:`load_packet` / :func:`build_packet` assemble one LEA's packet (what the notebook
@@ -33,6 +36,12 @@ _EXPORTS = {
     "RESULT_COLUMNS": "methodology",
     "compute_indicators": "indicators",
     "indicator_sheet": "indicators",
+    "MonitoringRules": "profiles",
+    "compute_monitoring": "monitoring",
+    "write_monitoring": "monitoring",
+    "read_monitoring": "monitoring",
+    "reason_indicators": "monitoring",
+    "indicator_percentiles": "monitoring",
     "generate_sample": "sample",
     "write_sample": "sample",
     "import_files": "importers",

@@ -71,6 +71,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profile(p)
     p.set_defaults(handler=_cmd_compute)
 
+    # --- monitoring ---------------------------------------------------------------------------
+    p = sub.add_parser(
+        "monitoring",
+        help="monitoring level of every LEA and school year (who needs CIM, and why)",
+        description="Compute every LEA's monitoring level in every school year (Universal, "
+        "Targeted 1-3, Intensive 1-3, cyclical) from the profile's monitoring rules, with "
+        "significant disproportionality and the reasons, and write monitoring.csv "
+        "(.csv or .parquet by extension). The Annual Determination Letter is the official level.",
+    )
+    p.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="folder of canonical CSVs")
+    p.add_argument(
+        "--out", type=Path, required=True, metavar="FILE", help="monitoring .csv or .parquet"
+    )
+    _add_profile(p)
+    p.set_defaults(handler=_cmd_monitoring)
+
     # --- import -------------------------------------------------------------------------------
     from .importers.registry import KINDS
 
@@ -234,6 +250,32 @@ def _cmd_compute(args: argparse.Namespace) -> int:
     print(
         f"wrote {len(results):,} rows for {results['lea_id'].nunique():,} LEAs to {out} "
         f"(profile {profile.name}; {n_ident} LEA(s) significantly disproportionate)"
+    )
+    return 0
+
+
+def _cmd_monitoring(args: argparse.Namespace) -> int:
+    from .dataset import load_dataset
+    from .methodology import compute_results
+    from .monitoring import LEVELS, compute_monitoring, monitoring_rules, write_monitoring
+    from .profiles import load_profile
+
+    out = Path(args.out)
+    if out.suffix.lower() not in {".csv", ".parquet"}:
+        raise UsageError(f"--out must end in .csv or .parquet, found {out.name!r}.")
+    profile = load_profile(args.profile)
+    monitoring_rules(profile)  # a profile without the section stops here, before any work
+    ds = load_dataset(args.data_dir)
+    monitoring = compute_monitoring(ds, compute_results(ds, profile), None, profile)
+    write_monitoring(monitoring, out)
+    latest = monitoring[monitoring["school_year"] == monitoring["school_year"].max()]
+    counts = latest["level"].value_counts()
+    summary = ", ".join(f"{level} {counts[level]}" for level in LEVELS if level in counts)
+    print(
+        f"wrote {len(monitoring):,} rows for {monitoring['lea_id'].nunique():,} LEAs to {out} "
+        f"(profile {profile.name}); {latest['school_year'].max() if len(latest) else 'no year'}: "
+        f"{summary or 'no LEA'}; {int(latest['cim_required'].sum())} need CIM. Computed from the "
+        "profile's rules; the Annual Determination Letter is the official level."
     )
     return 0
 

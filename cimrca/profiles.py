@@ -18,13 +18,66 @@ from .codes import CATEGORY_CODES
 from .errors import ProfileError
 from .values import is_school_year
 
-__all__ = ["Profile", "load_profile", "shipped_profiles", "DEFAULT_PROFILE"]
+__all__ = ["Profile", "MonitoringRules", "load_profile", "shipped_profiles", "DEFAULT_PROFILE"]
 
 DEFAULT_PROFILE = "california"
 _KNOWN_KEYS = {
     "name", "threshold", "min_cell", "min_n", "years_required", "reasonable_progress",
     "suppress_public_counts_below", "watch_fraction", "skip_years", "categories", "description",
+    "monitoring",
 }  # fmt: skip
+#: Keys of the optional ``monitoring`` section (monitoring.md section 2); every one is required.
+_MONITORING_KEYS = (
+    "small_lea_max_swd", "min_denominator", "domains", "min_domains", "intensive_bands",
+    "targeted_3_band", "lre_indicators", "lre_bottom",
+)  # fmt: skip
+_DOMAIN_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class MonitoringRules:
+    """The numbers of the monitoring-level rules (monitoring.md section 2), from a profile.
+
+    ``domains`` maps a domain name (``achievement``) to its indicator codes, in the profile's
+    order; ``intensive_bands`` are the composite percentiles at or under which an LEA is
+    Intensive 3, 2 and 1, ascending; ``targeted_3_band`` is the Targeted 3 band above them.
+    """
+
+    small_lea_max_swd: int
+    min_denominator: int
+    domains: Mapping[str, tuple[str, ...]]
+    min_domains: int
+    intensive_bands: tuple[float, float, float]
+    targeted_3_band: float
+    lre_indicators: tuple[str, ...]
+    lre_bottom: float
+
+    @property
+    def ranked_indicators(self) -> tuple[str, ...]:
+        """Every indicator that is ranked: those of the domains, then the LRE indicators."""
+        codes = [c for codes in self.domains.values() for c in codes] + list(self.lre_indicators)
+        return tuple(dict.fromkeys(codes))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rules as plain JSON values (lists and a mapping of lists)."""
+        return {
+            "small_lea_max_swd": self.small_lea_max_swd,
+            "min_denominator": self.min_denominator,
+            "domains": {name: list(codes) for name, codes in self.domains.items()},
+            "min_domains": self.min_domains,
+            "intensive_bands": list(self.intensive_bands),
+            "targeted_3_band": self.targeted_3_band,
+            "lre_indicators": list(self.lre_indicators),
+            "lre_bottom": self.lre_bottom,
+        }
+
+    def to_display(self) -> dict[str, Any]:
+        """The rules as one number or one line of text per key (for a Parameters sheet)."""
+        d = self.to_dict()
+        d["domains"] = "; ".join(f"{k}: {', '.join(v)}" for k, v in self.domains.items())
+        d["intensive_bands"] = ", ".join(f"{b:g}" for b in self.intensive_bands)
+        d["lre_indicators"] = ", ".join(self.lre_indicators) or "(none)"
+        return d
 
 
 @dataclass(frozen=True)
@@ -33,7 +86,9 @@ class Profile:
 
     ``threshold``, ``min_cell`` and ``min_n`` hold one value per category code (a profile may
     give one number for all, or a mapping with ``default``); use :meth:`threshold_for` and
-    friends rather than indexing. ``source`` is where the profile was read from.
+    friends rather than indexing. ``monitoring`` holds the monitoring-level rules
+    (monitoring.md section 2), or ``None`` when the profile defines no monitoring levels.
+    ``source`` is where the profile was read from.
     """
 
     name: str
@@ -47,6 +102,7 @@ class Profile:
     watch_fraction: float = 0.8
     skip_years: tuple[str, ...] = ()
     categories: tuple[str, ...] = CATEGORY_CODES
+    monitoring: MonitoringRules | None = None
     source: str = field(default="", compare=False)
 
     def threshold_for(self, category: str) -> float:
@@ -61,6 +117,9 @@ class Profile:
     def to_dict(self) -> dict[str, Any]:
         """The profile as plain values, for the Parameters sheet, packets and results metadata."""
         d = asdict(self)
+        d.pop("monitoring")
+        if self.monitoring is not None:
+            d["monitoring"] = self.monitoring.to_display()
         for key in ("threshold", "min_cell", "min_n"):
             values = set(d[key].values())
             d[key] = values.pop() if len(values) == 1 else dict(d[key])
@@ -214,7 +273,99 @@ def _parse(raw: dict[str, Any], *, source: str) -> Profile:
         watch_fraction=watch,
         skip_years=tuple(skip),
         categories=tuple(categories),
+        monitoring=_monitoring(raw.get("monitoring"), fail),
         source=source,
+    )
+
+
+def _monitoring(raw: Any, fail) -> MonitoringRules | None:
+    """Validate the optional ``monitoring`` section (monitoring.md section 2)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise fail("monitoring must be a mapping of the keys " + ", ".join(_MONITORING_KEYS) + ".")
+    unknown = sorted(set(raw) - set(_MONITORING_KEYS))
+    if unknown:
+        raise fail(
+            f"unknown key(s) {', '.join(f'monitoring.{k}' for k in unknown)}. "
+            f"Known: {', '.join(_MONITORING_KEYS)}."
+        )
+    missing = [k for k in _MONITORING_KEYS if raw.get(k) is None]
+    if missing:
+        raise fail(
+            f"the key `monitoring.{missing[0]}` is missing. Set it (example_state.yaml "
+            "documents every key of the monitoring section)."
+        )
+
+    def whole(key: str, minimum: int) -> int:
+        value = raw[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise fail(f"monitoring.{key} must be a whole number of at least {minimum}, "
+                       f"found {value!r}.")  # fmt: skip
+        return value
+
+    def percentile(key: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
+            raise fail(f"monitoring.{key} must be a percentile from 0 to 100, found {value!r}.")
+        return float(value)
+
+    def codes(key: str, value: Any, *, allow_empty: bool) -> tuple[str, ...]:
+        ok = isinstance(value, list) and (allow_empty or value)
+        if not ok or any(
+            isinstance(c, bool) or not isinstance(c, str | int) or not str(c).strip() for c in value
+        ):
+            raise fail(f"monitoring.{key} must be a list of indicator codes such as "
+                       f"[5A, 5B, 5C], found {value!r}.")  # fmt: skip
+        return tuple(dict.fromkeys(str(c).strip() for c in value))
+
+    domains_raw = raw["domains"]
+    if not isinstance(domains_raw, dict) or not domains_raw:
+        raise fail(
+            "monitoring.domains must be a mapping of domain names to lists of indicator codes, "
+            f"such as {{achievement: [3B_ELA, 3B_MATH]}}, found {domains_raw!r}."
+        )
+    domains = {}
+    for name, value in domains_raw.items():
+        if not isinstance(name, str) or not _DOMAIN_NAME.match(name):
+            raise fail(
+                f"monitoring.domains: the domain name {name!r} must be lower-case letters, "
+                "digits and underscores, starting with a letter (it names a column)."
+            )
+        domains[name] = codes(f"domains.{name}", value, allow_empty=False)
+
+    min_domains = whole("min_domains", 1)
+    if min_domains > len(domains):
+        raise fail(
+            f"monitoring.min_domains must be at most the number of domains ({len(domains)}), "
+            f"found {min_domains!r}."
+        )
+    bands = raw["intensive_bands"]
+    if not isinstance(bands, list) or len(bands) != 3:
+        raise fail(
+            "monitoring.intensive_bands must be a list of three ascending percentiles "
+            f"(Intensive 3, 2, 1), such as [4, 8, 10], found {bands!r}."
+        )
+    bands = tuple(percentile("intensive_bands", b) for b in bands)
+    if not bands[0] < bands[1] < bands[2]:
+        raise fail(
+            "monitoring.intensive_bands must be strictly ascending (Intensive 3, 2, 1), "
+            f"found {list(raw['intensive_bands'])!r}."
+        )
+    targeted = percentile("targeted_3_band", raw["targeted_3_band"])
+    if targeted < bands[2]:
+        raise fail(
+            f"monitoring.targeted_3_band must be at least the last intensive band ({bands[2]:g}), "
+            f"found {raw['targeted_3_band']!r}."
+        )
+    return MonitoringRules(
+        small_lea_max_swd=whole("small_lea_max_swd", 0),
+        min_denominator=whole("min_denominator", 1),
+        domains=domains,
+        min_domains=min_domains,
+        intensive_bands=bands,
+        targeted_3_band=targeted,
+        lre_indicators=codes("lre_indicators", raw["lre_indicators"], allow_empty=True),
+        lre_bottom=percentile("lre_bottom", raw["lre_bottom"]),
     )
 
 

@@ -103,3 +103,86 @@ def test_categories_subset_limits_results(tmp_path):
     )
     p = load_profile({"threshold": 3.0, "categories": ["ident_id", "ident_all"]})
     assert set(compute_results(ds, p)["category"]) == {"ident_id", "ident_all"}
+
+
+# --- the monitoring section (monitoring.md section 2) -------------------------------------------
+
+MONITORING = {
+    "small_lea_max_swd": 100,
+    "min_denominator": 30,
+    "domains": {"achievement": ["3B_ELA", "3B_MATH"], "placement": ["5A", "5B", "5C"]},
+    "min_domains": 2,
+    "intensive_bands": [4, 8, 10],
+    "targeted_3_band": 20,
+    "lre_indicators": ["5A", "5B", "5C"],
+    "lre_bottom": 10,
+}
+
+
+def test_california_carries_the_monitoring_rules_of_the_spec():
+    rules = load_profile("california").monitoring
+    # Source: monitoring.md section 2 (rules 2, 5, 6 and 7 give these numbers).
+    assert rules.small_lea_max_swd == 100 and rules.min_denominator == 30
+    assert dict(rules.domains) == {
+        "achievement": ("3B_ELA", "3B_MATH"),
+        "placement": ("5A", "5B", "5C"),
+        "climate": ("SUSP_SWD", "CHRONIC_SWD"),
+    }
+    assert (rules.min_domains, rules.intensive_bands, rules.targeted_3_band) == (2, (4, 8, 10), 20)
+    assert (rules.lre_indicators, rules.lre_bottom) == (("5A", "5B", "5C"), 10)
+    assert load_profile("california").to_dict()["monitoring"]["intensive_bands"] == "4, 8, 10"
+
+
+def test_monitoring_section_is_optional_and_documented_in_the_template():
+    assert load_profile("federal_defaults").monitoring is None
+    assert "monitoring" not in load_profile("federal_defaults").to_dict()
+    from importlib import resources
+
+    import yaml
+
+    from cimrca.profiles import _MONITORING_KEYS
+
+    text = (resources.files("cimrca") / "state_profiles" / "example_state.yaml").read_text()
+    template = yaml.safe_load(text)
+    assert sorted(template["monitoring"]) == sorted(_MONITORING_KEYS)
+    rules = load_profile({"threshold": 3.0, "monitoring": template["monitoring"]}).monitoring
+    assert rules.ranked_indicators == ("3B_ELA", "3B_MATH", "5A", "5B", "5C", "SUSP_SWD",
+                                       "CHRONIC_SWD")  # fmt: skip
+
+
+def test_monitoring_codes_written_as_numbers_become_strings():
+    rules = load_profile(
+        {
+            "threshold": 3.0,
+            "monitoring": {**MONITORING, "domains": {"timelines": [11, 12]}, "min_domains": 1},
+        }  # fmt: skip
+    ).monitoring
+    assert rules.domains["timelines"] == ("11", "12")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"small_lea_max_swd": -1}, "monitoring.small_lea_max_swd must be a whole number of at least 0, found -1"),
+        ({"small_lea_max_swd": 99.5}, "monitoring.small_lea_max_swd must be a whole number"),
+        ({"min_denominator": 0}, "monitoring.min_denominator must be a whole number of at least 1, found 0"),
+        ({"domains": []}, "monitoring.domains must be a mapping"),
+        ({"domains": {"Achievement!": ["3B_ELA"]}}, "domain name 'Achievement!'"),
+        ({"domains": {"achievement": []}}, "monitoring.domains.achievement must be a list"),
+        ({"min_domains": 3}, "monitoring.min_domains must be at most the number of domains \\(2\\), found 3"),
+        ({"min_domains": 0}, "monitoring.min_domains must be a whole number of at least 1"),
+        ({"intensive_bands": [4, 8]}, "monitoring.intensive_bands must be a list of three"),
+        ({"intensive_bands": [8, 4, 10]}, "strictly ascending .* found \\[8, 4, 10\\]"),
+        ({"intensive_bands": [4, 8, 120]}, "monitoring.intensive_bands must be a percentile from 0 to 100, found 120"),
+        ({"targeted_3_band": 5}, "monitoring.targeted_3_band must be at least the last intensive band \\(10\\), found 5"),
+        ({"lre_indicators": "5A"}, "monitoring.lre_indicators must be a list of indicator codes"),
+        ({"lre_bottom": -2}, "monitoring.lre_bottom must be a percentile from 0 to 100, found -2"),
+        ({"colour": "red"}, "unknown key\\(s\\) monitoring.colour"),
+        ({"lre_bottom": None}, "the key `monitoring.lre_bottom` is missing"),
+    ],
+)  # fmt: skip
+def test_invalid_monitoring_sections_name_key_and_value(change, message):
+    with pytest.raises(ProfileError, match=message):
+        load_profile({"threshold": 3.0, "monitoring": {**MONITORING, **change}})
+    with pytest.raises(ProfileError, match="monitoring must be a mapping"):
+        load_profile({"threshold": 3.0, "monitoring": [1, 2]})
