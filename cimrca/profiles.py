@@ -6,6 +6,7 @@ path to a YAML file. :func:`load_profile` validates it and returns a frozen :cla
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from importlib import resources
