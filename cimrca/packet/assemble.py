@@ -194,6 +194,7 @@ class Packet:
             dataset_name=self.dataset.name,
             is_synthetic=self.is_synthetic,
             code_version=__version__,
+            findings=self.findings,
         )
 
 

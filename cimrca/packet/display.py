@@ -91,7 +91,7 @@ def packet_header(packet: Packet) -> Header:
         f"<p><strong>CIM root-cause packet: significant disproportionality and SPP/APR "
         f"indicators, {e(packet.latest_year)}</strong><br>"
         f"School years {e(span)} &middot; profile {e(packet.profile.name)} &middot; data set "
-        f"{e(packet.dataset.name or str(packet.dataset.path))} &middot; cimrca {e(__version__)}"
+        f"{e(packet.dataset.name or packet.dataset.path.name)} &middot; cimrca {e(__version__)}"
         "</p>"
     )
     return Header(title, "\n".join(parts))

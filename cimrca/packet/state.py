@@ -237,7 +237,7 @@ def state_header(overview: StateOverview) -> Header:
     parts.append(f"<h1>Statewide overview, {e(overview.latest_year)}</h1>")
     parts.append(
         f"<p>Profile {e(overview.profile.name)} &middot; data set "
-        f"{e(overview.dataset.name or str(overview.dataset.path))} &middot; cimrca "
+        f"{e(overview.dataset.name or overview.dataset.path.name)} &middot; cimrca "
         f"{e(__version__)}</p>"
     )
     return Header(title, "\n".join(parts))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -314,9 +315,21 @@ def warm_engine() -> type:
             finally:
                 nb_man.output_path = output_path
                 atexit.unregister(client._cleanup_kernel)
+                _name_paths_by_file(nb_man.nb)
 
     _ENGINE = WarmEngine
     return _ENGINE
+
+
+def _name_paths_by_file(nb: Any) -> None:
+    """Record the notebook's input and output by file name, not by the machine's folders
+    (README decision 14: no output names a path of the machine that made it)."""
+    meta = nb.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if meta.get(key):
+            meta[key] = Path(str(meta[key])).name
+    if meta.get("output_path"):  # the batch writes ".<name>.running.ipynb", then renames it
+        meta["output_path"] = re.sub(r"^\.(.+)\.running\.ipynb$", r"\1.ipynb", meta["output_path"])
 
 
 def register_engine() -> None:

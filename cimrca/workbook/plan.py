@@ -65,6 +65,9 @@ class WorkbookInputs:
         When the workbook was made; ``None`` means now (UTC).
     prompts_path
         A root-cause prompts YAML to use instead of the shipped ``root_cause_prompts.yaml``.
+    findings
+        The findings of ``results`` (:func:`cimrca.findings.findings`) when the caller has them
+        already (a packet computes them once); ``None``: computed here.
     """
 
     lea_id: str
@@ -78,6 +81,7 @@ class WorkbookInputs:
     code_version: str = ""
     generated_at: datetime | str | None = None
     prompts_path: str | Path | None = None
+    findings: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -198,7 +202,7 @@ def plan_workbook(inputs: WorkbookInputs) -> WorkbookPlan:
     prompts = load_prompts(inputs.prompts_path)
     results = _lea_results(inputs)
     years = tuple(sorted(results["school_year"].astype(str).unique())) if len(results) else ()
-    found = findings(results, inputs.profile)
+    found = inputs.findings if inputs.findings is not None else findings(results, inputs.profile)
     indicators = _indicator_rows(inputs)
     flagged = found[found["level"].isin(["identified", "flagged"])].to_dict("records")
     root_causes = tuple(_root_cause_block(r, inputs.lea_name, prompts) for r in flagged)
