@@ -272,7 +272,12 @@ class AnnotationStore:
             )
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._init_schema()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, AnnotationError) as exc:
+            conn = getattr(self, "_conn", None)
+            if conn is not None:
+                conn.close()  # do not keep the file open (a busy mount, a Windows lock)
+            if isinstance(exc, AnnotationError):
+                raise
             raise _store_error(self.path, exc) from None
 
     def _init_schema(self) -> None:
