@@ -60,6 +60,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
 import re
 import sqlite3
 import sys
@@ -74,7 +75,7 @@ import pandas as pd
 
 from .atomic import atomic_write_bytes, atomic_write_text
 from .errors import AnnotationError, Problem, UsageError, WorkbookError
-from .layout import ANNOTATION_COLUMNS, KEY_HEADER, STATUS_CHOICES
+from .layout import ANNOTATION_COLUMNS, KEY_HEADER, KEY_PATTERNS, KEY_SHAPES, STATUS_CHOICES
 
 __all__ = [
     "annotations_payload",
@@ -104,8 +105,15 @@ __all__ = [
     "record_written",
     "prepare_rewrite",
     "finish_rewrite",
+    "FORMULA_PREFIXES",
+    "HISTORY_CSV_COLUMNS",
+    "formula_safe",
+    "formula_unsafe",
     "export_csv",
+    "export_xlsx",
     "import_csv",
+    "known_leas",
+    "dataset_leas",
     "harvest_cli",
     "export_cli",
     "import_cli",
@@ -154,6 +162,7 @@ PREVIOUS_NOTE_SHEETS: tuple[str, ...] = ("Disproportionality", "Indicators")
 #: The review columns summarised in ``previous_note``.
 STATUS_COLUMN = "status"
 NOTE_COLUMN = "consultant_note"
+REVIEWED_ON_COLUMN = "reviewed_on"
 #: A status that says nothing by itself (the drop-down's first choice).
 UNREVIEWED_STATUS = STATUS_CHOICES[0]
 #: Lock files spreadsheet programs keep beside an open workbook: Excel, LibreOffice.
@@ -266,12 +275,13 @@ class AnnotationStore:
             )
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._init_schema()
-        except sqlite3.DatabaseError as exc:
-            raise AnnotationError(
-                f"{self.path}: not a usable annotation store ({exc}). Check the path; restore "
-                "the file from a backup if it was damaged.",
-                file=self.path,
-            ) from exc
+        except (sqlite3.DatabaseError, AnnotationError) as exc:
+            conn = getattr(self, "_conn", None)
+            if conn is not None:
+                conn.close()  # do not keep the file open (a busy mount, a Windows lock)
+            if isinstance(exc, AnnotationError):
+                raise
+            raise _store_error(self.path, exc) from None
 
     def _init_schema(self) -> None:
         tables = {
@@ -309,14 +319,29 @@ class AnnotationStore:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One ``BEGIN IMMEDIATE`` ... ``COMMIT`` transaction; rolled back on any exception."""
-        self._conn.execute("BEGIN IMMEDIATE")
+        """One ``BEGIN IMMEDIATE`` ... ``COMMIT`` transaction; rolled back on any exception.
+
+        A store locked by another process for longer than :data:`BUSY_TIMEOUT_SECONDS`, or one on
+        a read-only medium, raises :class:`~cimrca.errors.AnnotationError` saying so.
+        """
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise _store_error(self.path, exc) from None
         try:
             yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
+        except BaseException as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError) and _is_locked_or_read_only(exc):
+                raise _store_error(self.path, exc) from None
             raise
-        self._conn.execute("COMMIT")
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise _store_error(self.path, exc) from None
 
     # -- reading -------------------------------------------------------------------------------
     def current_values(
@@ -365,6 +390,50 @@ class AnnotationStore:
         return pd.DataFrame(
             self._conn.execute(sql + " ORDER BY id", params).fetchall(), columns=cols
         )
+
+
+_LOCKED_MESSAGES = ("database is locked", "database table is locked", "database is busy")
+_READ_ONLY_MESSAGES = ("readonly database", "read-only", "unable to open database file")
+
+
+def _is_locked_or_read_only(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return any(m in text for m in _LOCKED_MESSAGES + _READ_ONLY_MESSAGES)
+
+
+def _store_error(path: Path, exc: sqlite3.Error) -> AnnotationError:
+    """One plain line naming the real cause: locked, read-only, or not a usable store.
+
+    A store that is only locked or read-only is not damaged, so the message must not suggest
+    restoring a backup (which would overwrite a good store).
+    """
+    text = str(exc).lower()
+    if any(m in text for m in _LOCKED_MESSAGES):
+        message = (
+            f"{path}: the annotation store is locked by another program (another cimrca run, "
+            f"or a program that has it open) for more than {BUSY_TIMEOUT_SECONDS:g} seconds. "
+            "Try again when that program has finished; the store is not damaged."
+        )
+    elif any(m in text for m in _READ_ONLY_MESSAGES):
+        folder_writable = os.access(path.parent, os.W_OK)
+        file_writable = not path.exists() or os.access(path, os.W_OK)
+        if "unable to open" in text and folder_writable and file_writable:
+            message = (
+                f"{path}: the annotation store cannot be opened ({exc}). Check the path and its "
+                "permissions."
+            )
+        else:
+            message = (
+                f"{path}: the annotation store is on a read-only medium or folder ({exc}); it "
+                "is not damaged. Copy it to a writable local folder (or make this one "
+                "writable) and give that path."
+            )
+    else:
+        message = (
+            f"{path}: not a usable annotation store ({exc}). Check the path; restore the file "
+            "from a backup if it was damaged."
+        )
+    return AnnotationError(message, file=path)
 
 
 def _workbook_id(path: str | Path) -> str:
@@ -1114,22 +1183,156 @@ def read_annotations_json(
 # --------------------------------------------------------------------------------------------
 
 
-def export_csv(store: AnnotationStore, path: str | Path) -> int:
+#: Characters that make a spreadsheet program read a cell as a formula (OWASP "CSV injection"),
+#: and the apostrophe that neutralises them. A value that really begins with an apostrophe gets
+#: one too, so that import, which removes one leading apostrophe, gives back every value exactly.
+FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_ESCAPE = "'"
+#: Columns of ``annotations export --history``: every value ever recorded, oldest first.
+HISTORY_CSV_COLUMNS: tuple[str, ...] = (
+    "lea_id",
+    "sheet",
+    "finding_id",
+    "column",
+    "value",
+    "recorded_at",
+    "kind",
+    "command",
+    "source_file",
+    "source_sha256",
+)
+
+
+def formula_safe(value: str) -> str:
+    """``value`` as an export writes it: a leading apostrophe before a formula-like start.
+
+    Examples
+    --------
+    >>> formula_safe("=1+1"), formula_safe("-5"), formula_safe("'quoted"), formula_safe("ok")
+    ("'=1+1", "'-5", "''quoted", 'ok')
+    """
+    if value.startswith(FORMULA_PREFIXES + (FORMULA_ESCAPE,)):
+        return FORMULA_ESCAPE + value
+    return value
+
+
+def formula_unsafe(value: str) -> str:
+    """The inverse of :func:`formula_safe`: one leading apostrophe removed."""
+    return value[1:] if value.startswith(FORMULA_ESCAPE) else value
+
+
+def _export_frame(store: AnnotationStore, history: bool) -> pd.DataFrame:
+    if not history:
+        return store.current_frame()
+    frame = store.history_frame()
+    return frame[list(HISTORY_CSV_COLUMNS)]
+
+
+def _check_export_target(path: Path) -> None:
+    if path.is_dir():
+        raise AnnotationError(
+            f"{path}: is a folder. Give a file name for the export, such as {path / 'notes.csv'}.",
+            file=path,
+        )
+    if not path.parent.is_dir():
+        raise AnnotationError(
+            f"{path}: the folder {path.parent} does not exist. Create it first or give another "
+            "path.",
+            file=path,
+        )
+
+
+def export_csv(store: AnnotationStore, path: str | Path, *, history: bool = False) -> int:
     """Write the store's current non-empty values to ``path`` (columns :data:`CSV_COLUMNS`).
 
-    UTF-8 with a byte-order mark (so spreadsheet programs detect it); written atomically.
-    Returns the number of rows.
+    Parameters
+    ----------
+    store
+        The annotation store.
+    path
+        The CSV to write: UTF-8 with a byte-order mark (so spreadsheet programs detect it),
+        written atomically.
+    history
+        Write every value ever recorded (columns :data:`HISTORY_CSV_COLUMNS`, oldest first)
+        instead of the current values.
+
+    Returns
+    -------
+    int
+        The number of rows.
+
+    Raises
+    ------
+    AnnotationError
+        ``path`` is a folder, or its folder does not exist.
+
+    Notes
+    -----
+    outputs.md section 5.1: every cell is made formula-safe (:func:`formula_safe`), so opening
+    the file in a spreadsheet program runs nothing; :func:`import_csv` removes the apostrophe,
+    so the round trip is exact.
     """
-    frame = store.current_frame()
+    target = Path(path)
+    _check_export_target(target)
+    frame = _export_frame(store, history)
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    writer.writerows(frame.itertuples(index=False, name=None))
-    atomic_write_bytes(path, buf.getvalue().encode("utf-8-sig"))
+    writer.writerow(frame.columns)
+    writer.writerows(
+        [formula_safe(str(v)) for v in row] for row in frame.itertuples(index=False, name=None)
+    )
+    _write_export(target, buf.getvalue().encode("utf-8-sig"))
     return len(frame)
 
 
-def _valid_csv_rows(path: Path) -> list[dict[str, str]]:
+def export_xlsx(store: AnnotationStore, path: str | Path, *, history: bool = False) -> int:
+    """Write the annotations to an .xlsx workbook whose cells are all text.
+
+    Every cell is a string with the text number format ``@``, so a value such as ``007``,
+    ``1/2``, ``1.50`` or ``=1+1`` stays exactly as stored when the file is opened, edited and
+    saved in a spreadsheet program (nothing is read as a number, a date or a formula). Columns
+    and ``history`` as :func:`export_csv`; written atomically.
+
+    Returns
+    -------
+    int
+        The number of rows.
+    """
+    import xlsxwriter
+
+    target = Path(path)
+    _check_export_target(target)
+    frame = _export_frame(store, history)
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False})
+    text = wb.add_format({"num_format": "@"})
+    ws = wb.add_worksheet("history" if history else "annotations")
+    for col, name in enumerate(frame.columns):
+        ws.set_column(col, col, 60 if name == "value" else 18, text)
+        ws.write_string(0, col, name, text)
+    for r, row in enumerate(frame.itertuples(index=False, name=None), start=1):
+        for col, value in enumerate(row):
+            ws.write_string(r, col, str(value), text)
+    ws.freeze_panes(1, 0)
+    wb.close()
+    _write_export(target, buf.getvalue())
+    return len(frame)
+
+
+def _write_export(path: Path, data: bytes) -> None:
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise AnnotationError(
+            f"{path}: cannot write the export ({exc.strerror or exc}). Check that the folder is "
+            "writable and has free space.",
+            file=path,
+        ) from None
+
+
+def _valid_csv_rows(
+    path: Path, *, known_leas: frozenset[str] | None = None, where_known: str = ""
+) -> list[dict[str, str]]:
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except OSError as exc:
@@ -1152,7 +1355,7 @@ def _valid_csv_rows(path: Path) -> list[dict[str, str]]:
     rows: list[dict[str, str]] = []
     seen: dict[tuple[str, ...], int] = {}
     for excel_row, raw in enumerate(reader, start=2):
-        row = {c: (raw.get(c) or "") for c in _CSV_REQUIRED}
+        row = {c: formula_unsafe(raw.get(c) or "") for c in _CSV_REQUIRED}
 
         def bad(column: str, message: str, fix: str, _r: int = excel_row, _v: dict = row) -> None:
             problems.append(Problem(str(path), _r, column, _v[column], message, fix))
@@ -1170,6 +1373,8 @@ def _valid_csv_rows(path: Path) -> list[dict[str, str]]:
             )
         if not LEA_ID_PATTERN.match(row["lea_id"]):
             bad("lea_id", "not a 7-digit CDE LEA code", "Use the lea_id of leas.csv.")
+        elif known_leas is not None and row["lea_id"] not in known_leas:
+            bad("lea_id", f"LEA is not in {where_known}", "Check the code against leas.csv.")
         if row["sheet"] not in ANNOTATION_COLUMNS:
             bad("sheet", "not an annotatable sheet", f"Use one of {list(ANNOTATION_COLUMNS)}.")
         elif row["column"] not in ANNOTATION_COLUMNS[row["sheet"]]:
@@ -1180,8 +1385,22 @@ def _valid_csv_rows(path: Path) -> list[dict[str, str]]:
             )
         if not row["finding_id"].strip():
             bad("finding_id", "empty", "Give the row's finding_id as in the workbook's column A.")
+        elif row["sheet"] in KEY_PATTERNS and not KEY_PATTERNS[row["sheet"]].fullmatch(
+            row["finding_id"]
+        ):
+            bad(
+                "finding_id",
+                f"not a finding key of sheet {row['sheet']!r}",
+                f"Copy it from the workbook's column A; its shape is {KEY_SHAPES[row['sheet']]}.",
+            )
         if not row["value"].strip():
             bad("value", "empty", "Leave the row out; clear a note in the workbook instead.")
+        elif row["column"] == STATUS_COLUMN and row["value"] not in STATUS_CHOICES:
+            bad(
+                "value", "not a status of the drop-down list", f"Use one of {list(STATUS_CHOICES)}."
+            )
+        elif row["column"] == REVIEWED_ON_COLUMN and not _is_date(row["value"]):
+            bad("value", "reviewed_on is not a date", "Write the date as YYYY-MM-DD.")
         key = tuple(row[c] for c in _CSV_REQUIRED[:4])
         if key in seen:
             bad("finding_id", f"the same key is also in row {seen[key]}", "Keep one row per key.")
@@ -1194,6 +1413,51 @@ def _valid_csv_rows(path: Path) -> list[dict[str, str]]:
     return rows
 
 
+def _is_date(text: str) -> bool:
+    """An ISO date or date-time (what a harvest records for a date cell)."""
+    try:
+        dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        return False
+    return True
+
+
+def known_leas(store: AnnotationStore) -> frozenset[str]:
+    """The LEAs a store knows: those with a value, a history row or a workbook baseline, and
+    those with a workbook folder beside it (``OUT_DIR/leas/<lea_id>/`` for the default store
+    ``OUT_DIR/annotations.sqlite``), whose workbooks may hold no note yet."""
+    rows = store._conn.execute(
+        "SELECT lea_id FROM current UNION SELECT lea_id FROM history "
+        "UNION SELECT lea_id FROM harvested"
+    ).fetchall()
+    known = {r[0] for r in rows}
+    from .outputs import OutputLayout
+
+    folder = OutputLayout(store.path.parent).leas_folder
+    if folder.is_dir():
+        known.update(p.name for p in folder.iterdir() if LEA_ID_PATTERN.match(p.name))
+    return frozenset(known)
+
+
+def dataset_leas(data_dir: str | Path) -> frozenset[str]:
+    """The ``lea_id`` column of ``DATA_DIR/leas.csv`` (read as text, leading zeros kept).
+
+    Raises
+    ------
+    AnnotationError
+        The file is missing or has no ``lea_id`` column.
+    """
+    path = Path(data_dir) / "leas.csv"
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, usecols=["lea_id"])
+    except (OSError, ValueError) as exc:
+        raise AnnotationError(
+            f"{path}: cannot read the LEAs of the data set ({exc}). Give the data set's folder.",
+            file=path,
+        ) from None
+    return frozenset(frame["lea_id"].str.strip())
+
+
 @dataclass(frozen=True)
 class ImportReport:
     """Counts of an import: values new to the store, changed, and already equal."""
@@ -1204,7 +1468,11 @@ class ImportReport:
 
 
 def import_csv(
-    store: AnnotationStore, path: str | Path, *, command: str = "annotations import"
+    store: AnnotationStore,
+    path: str | Path,
+    *,
+    command: str = "annotations import",
+    data_leas: Iterable[str] | None = None,
 ) -> ImportReport:
     """Load annotations from a CSV written by :func:`export_csv`.
 
@@ -1217,22 +1485,34 @@ def import_csv(
         ``updated_at`` and ``source`` optional and ignored).
     command
         Recorded in history.
+    data_leas
+        The LEAs of the data set (:func:`dataset_leas`); an LEA outside them is refused.
 
     Raises
     ------
     AnnotationError
         The header lacks a column, or rows are bad (every one is listed with file, row, column,
-        value and what to do); nothing is imported then.
+        value and what to do); nothing is imported then. Refused, besides malformed rows: a
+        status outside :data:`~cimrca.layout.STATUS_CHOICES`, a ``reviewed_on`` that is not an
+        ISO date, a ``finding_id`` not of its sheet's shape (:data:`~cimrca.layout.KEY_PATTERNS`),
+        an LEA the store does not know (when it knows any) or that ``data_leas`` lacks.
 
     Notes
     -----
-    Kept simple: an imported value that differs from the store's current value becomes current
+    Values are text exactly as in the file, but for one leading apostrophe, which is removed
+    (:func:`formula_safe`, outputs.md section 5.1). Kept simple: an imported value that differs from the store's current value becomes current
     with source ``import:FILE`` and a history row of kind ``import``; an equal value changes
     nothing. Workbooks then see the store's change: a workbook cell edited since it was written
     conflicts with it at the next harvest (module docstring), and the imported value is kept.
     """
     p = Path(path)
-    rows = _valid_csv_rows(p)
+    allowed, places = set(known_leas(store)), ["the store"]
+    if data_leas is not None:
+        allowed |= set(data_leas)
+        places.append("the data set's leas.csv")
+    # A new store (a restore from an export) knows no LEA yet: then only the data set counts.
+    checked = frozenset(allowed) if allowed or data_leas is not None else None
+    rows = _valid_csv_rows(p, known_leas=checked, where_known=" nor in ".join(places))
     data = p.read_bytes()
     digest, stamp, source = _sha256(data), _now(), f"import:{p}"
     new = changed = unchanged = 0
@@ -1300,17 +1580,36 @@ def harvest_cli(args: argparse.Namespace) -> int:
 
 
 def export_cli(args: argparse.Namespace) -> int:
-    """``cimrca annotations export DB --csv FILE``: current annotations to CSV (atomic)."""
+    """``cimrca annotations export DB (--csv FILE | --xlsx FILE) [--history]`` (atomic)."""
+    history = bool(getattr(args, "history", False))
+    csv_path, xlsx_path = getattr(args, "csv", None), getattr(args, "xlsx", None)
+    if (csv_path is None) == (xlsx_path is None):
+        raise UsageError("give one of --csv FILE or --xlsx FILE.")
     with AnnotationStore(args.db, create=False) as store:
-        n = export_csv(store, args.csv)
-    print(f"wrote {n} annotation(s) to {args.csv}")
+        if csv_path is not None:
+            n, target = export_csv(store, csv_path, history=history), csv_path
+        else:
+            n, target = export_xlsx(store, xlsx_path, history=history), xlsx_path
+    what = "history row(s)" if history else "annotation(s)"
+    print(f"wrote {n} {what} to {target}")
     return 0
 
 
 def import_cli(args: argparse.Namespace) -> int:
-    """``cimrca annotations import DB --csv FILE``: exit 2 with every bad row listed."""
-    with AnnotationStore(args.db) as store:
-        report = import_csv(store, args.csv)
+    """``cimrca annotations import DB --csv FILE [--create] [--data DATA_DIR]``.
+
+    Exit 2 with every bad row listed; a store that does not exist needs ``--create``.
+    """
+    db = Path(args.db)
+    if not db.is_file() and not getattr(args, "create", False):
+        raise UsageError(
+            f"{db}: no annotation store there. Check the path, or add --create to start a new "
+            "store at that path."
+        )
+    data = getattr(args, "data", None)
+    data_leas = dataset_leas(data) if data else None
+    with AnnotationStore(db) as store:
+        report = import_csv(store, args.csv, data_leas=data_leas)
     print(
         f"imported {args.csv} into {args.db}: {report.new} new, {report.changed} changed, "
         f"{report.unchanged} unchanged"

@@ -190,19 +190,41 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(handler=_cmd_annotations_harvest)
     a = asub.add_parser(
         "export",
-        help="write the store's current annotations to CSV",
-        description="Write the store's current annotations to a CSV file.",
+        help="write the store's current annotations to CSV or .xlsx",
+        description="Write the store's current annotations to a CSV file (values that a "
+        "spreadsheet would run as a formula get a leading apostrophe, which import removes) or "
+        "to an .xlsx workbook of text cells.",
     )
     a.add_argument("db", type=Path, metavar="DB")
-    a.add_argument("--csv", type=Path, required=True, metavar="FILE")
+    where = a.add_mutually_exclusive_group(required=True)
+    where.add_argument("--csv", type=Path, metavar="FILE", help="write a CSV file")
+    where.add_argument(
+        "--xlsx", type=Path, metavar="FILE", help="write an .xlsx workbook of text-formatted cells"
+    )
+    a.add_argument(
+        "--history",
+        action="store_true",
+        help="write every value ever recorded (value, kind, source, time), not only current ones",
+    )
     a.set_defaults(handler=_cmd_annotations_export)
     a = asub.add_parser(
         "import",
         help="load annotations from CSV (same conflict rules as harvest)",
-        description="Load annotations from a CSV written by `export`; conflicts follow the harvest rules.",
+        description="Load annotations from a CSV written by `export`; conflicts follow the "
+        "harvest rules. Every row is checked first (status, reviewed_on, finding key, LEA); "
+        "nothing is imported if one is bad.",
     )
     a.add_argument("db", type=Path, metavar="DB")
     a.add_argument("--csv", type=Path, required=True, metavar="FILE")
+    a.add_argument(
+        "--create", action="store_true", help="create the store DB if it does not exist yet"
+    )
+    a.add_argument(
+        "--data",
+        type=Path,
+        metavar="DATA_DIR",
+        help="also refuse LEAs that are not in this data set's leas.csv",
+    )
     a.set_defaults(handler=_cmd_annotations_import)
     return parser
 

@@ -28,7 +28,7 @@ from .codes import (
 from .errors import DataValidationError, Problem
 from .values import as_bool, is_school_year
 
-__all__ = ["Dataset", "TABLES", "load_dataset", "dataset_from_frames"]
+__all__ = ["Dataset", "TABLES", "MAX_COUNT_PER_ROW", "load_dataset", "dataset_from_frames"]
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,10 @@ TABLES: dict[str, TableSpec] = {
     ),
 }
 COUNT_TABLES = ("enrollment", "child_count", "environments", "discipline")
+#: The largest count one row may hold. California enrols about 5.9 million children in all, so
+#: no LEA, race or State total row can reach 10 million; a larger value is a typing or export
+#: error (a count of 99999999999999999999 would otherwise give ratios near 1e305).
+MAX_COUNT_PER_ROW = 10_000_000
 _LEA_ID = re.compile(r"^\d{7}$")
 
 
@@ -275,29 +279,68 @@ def _read_csv(path: Path, spec: TableSpec, problems: list[Problem]) -> pd.DataFr
     """Read one CSV: codes as text (leading zeros kept), counts as numbers (empty = missing).
 
     Counts are parsed as numbers directly when every cell is numeric or empty (the fast path);
-    otherwise the file is read as text so that every bad cell can be reported.
+    otherwise, or when a count is refused, the file is read as text so that every bad cell is
+    reported as written. Counts are read as Arrow doubles so that an empty cell (null) and the
+    text ``nan`` (NaN) stay distinct.
     """
-    fast_types = dict.fromkeys(spec.counts, "float64")
+    fast_types = dict.fromkeys(spec.counts, "double[pyarrow]")
     for types in (fast_types, {}):
         try:
             raw = pd.read_csv(
                 path, dtype=lambda_types(types), keep_default_na=False, na_values=[""],
                 engine="pyarrow",
             )  # fmt: skip
-            break
         except Exception:  # a non-numeric count, or a layout pyarrow cannot parse
             continue
-    else:
-        try:
-            raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
-        except Exception as exc:
-            problems.append(
-                Problem(str(path), None, None, None, f"cannot be read as CSV ({exc})",
-                        "Save it as UTF-8 comma-separated text with a header row.")
-            )  # fmt: skip
-            return None
+        found: list[Problem] = []
+        frame = _typed(_stripped_header(raw), spec, str(path), found)
+        if found and types:  # read again as text, so each refused count shows as written
+            continue
+        problems.extend(found)
+        return frame
+    ragged = _ragged_rows(path)
+    if ragged:
+        problems.extend(ragged)
+        return None
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+    except Exception as exc:
+        problems.append(
+            Problem(str(path), None, None, None, f"cannot be read as CSV ({exc})",
+                    "Save it as UTF-8 comma-separated text with a header row.")
+        )  # fmt: skip
+        return None
+    return _typed(_stripped_header(raw), spec, str(path), problems)
+
+
+def _stripped_header(raw: pd.DataFrame) -> pd.DataFrame:
     raw.columns = [str(c).strip().lstrip("\ufeff") for c in raw.columns]
-    return _typed(raw, spec, str(path), problems)
+    return raw
+
+
+def _ragged_rows(path: Path) -> list[Problem]:
+    """A problem for each row whose number of fields differs from the header's.
+
+    Without this, a first data row with one extra field makes pandas take the first column as
+    an index, which shifts every column and reports every row's codes as unknown.
+    """
+    import csv
+
+    problems: list[Problem] = []
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            rows = csv.reader(f)
+            header = next(rows, [])
+            for number, row in enumerate(rows, start=2):
+                if row and len(row) != len(header):
+                    problems.append(
+                        Problem(str(path), number, None, None,
+                                f"the row has {len(row)} fields but the header has {len(header)}",
+                                "Remove the extra field, or quote a value that holds a comma.")
+                    )  # fmt: skip
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []  # reported by the reader that follows
+    return problems
 
 
 def lambda_types(count_types: dict[str, str]):
@@ -336,24 +379,44 @@ def _text(values: pd.Series) -> pd.Series:
 
 
 def _to_count(values: pd.Series, file: str, column: str, problems: list[Problem]) -> pd.Series:
-    """Non-negative integer counts as float64; an empty cell is missing (NaN)."""
+    """Non-negative integer counts as float64; an empty cell is missing (NaN).
+
+    Refused: text that is not a number (``nan`` included), non-finite numbers (``inf``), negative
+    or fractional counts, and counts above :data:`MAX_COUNT_PER_ROW`.
+    """
     if pd.api.types.is_numeric_dtype(values):
-        numbers = values.astype(float)
+        numbers = pd.Series(
+            values.to_numpy(dtype=float, na_value=np.nan), index=values.index, dtype=float
+        )
         text = None
+        if isinstance(values.dtype, pd.ArrowDtype):  # null = empty cell, NaN = the text "nan"
+            import pyarrow as pa
+
+            written = ~pa.array(values.array).is_null().to_numpy(zero_copy_only=False)
+            _report(problems, written & np.isnan(numbers.to_numpy()), file, column,
+                    numbers.map("{:g}".format), "count is not a number",
+                    "Use a whole number, or leave the cell empty if the count is missing.")  # fmt: skip
     else:
         text = values.fillna("").astype(str).str.strip()
         numbers = pd.to_numeric(text.where(text != "", None), errors="coerce").astype(float)
         bad_number = numbers.isna() & (text != "")
         _report(problems, bad_number, file, column, text, "count is not a number",
                 "Use a whole number, or leave the cell empty if the count is missing.")  # fmt: skip
-    negative = numbers < 0
-    fractional = numbers.notna() & (np.floor(numbers) != numbers)
-    if negative.any() or fractional.any():
-        shown = text if text is not None else numbers.map("{:g}".format)
+    infinite = np.isinf(numbers)
+    negative = (numbers < 0) & ~infinite
+    fractional = numbers.notna() & ~infinite & (np.floor(numbers) != numbers)
+    too_large = (numbers > MAX_COUNT_PER_ROW) & ~infinite
+    if (infinite | negative | fractional | too_large).any():
+        shown = text if text is not None else numbers.map("{:.15g}".format)
+        _report(problems, infinite, file, column, shown, "count is not a finite number",
+                "Use a whole number, or leave the cell empty if the count is missing.")  # fmt: skip
         _report(problems, negative, file, column, shown, "count is negative",
                 "Counts are zero or more.")  # fmt: skip
         _report(problems, fractional, file, column, shown, "count is not a whole number",
                 "Counts are whole numbers of children.")  # fmt: skip
+        _report(problems, too_large, file, column, shown,
+                f"count is larger than {MAX_COUNT_PER_ROW:,}, more than a State could have in "
+                "one row", "Correct the count (a typing or export error).")  # fmt: skip
     return numbers
 
 
@@ -385,6 +448,12 @@ def _validated(
         return str(Path(file_prefix) / file) if file_prefix else file
 
     leas = frames["leas"]
+    if leas is not None and leas.empty:
+        problems.append(
+            Problem(fname("leas"), None, None, None, "no LEA rows, only a header",
+                    "List every LEA of the data set, one per row (lea_id, lea_name).")
+        )  # fmt: skip
+        leas = frames["leas"] = None  # nothing to check LEA codes against
     if leas is not None:
         _check_leas(leas, fname("leas"), problems)
     lea_ids = pd.unique(leas["lea_id"]) if leas is not None else None

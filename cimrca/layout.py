@@ -11,6 +11,10 @@ under the headers listed in :data:`ANNOTATION_COLUMNS` for that sheet.
 
 from __future__ import annotations
 
+import re
+
+from .codes import ALL_RACE_CODES, CATEGORY_CODES
+
 __all__ = [
     "SHEETS",
     "ORPHANS_SHEET",
@@ -24,6 +28,8 @@ __all__ = [
     "indicator_key",
     "root_cause_key",
     "action_key",
+    "KEY_PATTERNS",
+    "KEY_SHAPES",
 ]
 
 #: The eight sheets of every workbook, in order (names exact).
@@ -79,3 +85,21 @@ def root_cause_key(finding: str, n: int) -> str:
 def action_key(finding: str, n: int) -> str:
     """Key of the n-th (1-based) entry row of a finding on ``Action Plan``."""
     return f"{finding}:ap:{n}"
+
+
+_YEAR = r"\d{4}-\d{2}"
+_FINDING = rf"{_YEAR}:(?:{'|'.join(CATEGORY_CODES)}):(?:{'|'.join(ALL_RACE_CODES)})"
+#: The shape of a ``finding_id`` on each annotatable sheet (the functions above make them).
+KEY_PATTERNS: dict[str, re.Pattern[str]] = {
+    "Disproportionality": re.compile(rf"{_FINDING}"),
+    "Indicators": re.compile(rf"{_YEAR}:indicator:[A-Za-z0-9_]+"),
+    "Root Causes": re.compile(rf"{_FINDING}:rc:[1-9]\d*"),
+    "Action Plan": re.compile(rf"{_FINDING}:ap:[1-9]\d*"),
+}
+#: The same shapes in words, for messages.
+KEY_SHAPES: dict[str, str] = {
+    "Disproportionality": "<school_year>:<category>:<race_ethnicity>, e.g. 2024-25:ident_ed:BL",
+    "Indicators": "<school_year>:indicator:<code>, e.g. 2024-25:indicator:5A",
+    "Root Causes": "<school_year>:<category>:<race_ethnicity>:rc:<n>, e.g. 2024-25:ident_ed:BL:rc:1",
+    "Action Plan": "<school_year>:<category>:<race_ethnicity>:ap:<n>, e.g. 2024-25:ident_ed:BL:ap:1",
+}

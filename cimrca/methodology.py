@@ -458,5 +458,10 @@ def lea_slice(results: pd.DataFrame, lea_id: str) -> pd.DataFrame:
     """One LEA's rows of the statewide results (a filter, never a recomputation)."""
     rows = results[results["lea_id"] == lea_id]
     if rows.empty:
-        raise UsageError(f"LEA {lea_id!r} has no rows in the results. Check the 7-digit code.")
+        raise UsageError(
+            f"LEA {lea_id!r} has no rows in the results: the data set has no enrollment or "
+            "child count rows for it. If leas.csv lists it, add its counts or leave it out of "
+            "the run; if not, check the code against leas.csv.",
+            lea_id=lea_id,
+        )
     return rows.reset_index(drop=True)

@@ -6,6 +6,7 @@ path to a YAML file. :func:`load_profile` validates it and returns a frozen :cla
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -371,8 +372,11 @@ def _monitoring(raw: Any, fail) -> MonitoringRules | None:
 
 
 def _number(value: Any, key: str, fail) -> float:
+    """A finite number (YAML's ``.nan`` and ``.inf`` are refused, naming ``key``)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise fail(f"{key} must be a number, found {value!r}.")
+    if not math.isfinite(value):
+        raise fail(f"{key} must be a finite number, found {value!r}. Write a number such as 0.8.")
     return float(value)
 
 
@@ -400,6 +404,8 @@ def _per_category(value, key, kind, minimum, *, fail, strict_min=False) -> dict[
         if not ok:
             noun = "a whole number" if kind is int else "a number"
             raise fail(f"{where} must be {noun}, found {v!r}.")
+        if not math.isfinite(v):
+            raise fail(f"{where} must be a finite number, found {v!r}. Write a number such as 3.0.")
         too_small = v <= minimum if strict_min else v < minimum
         if too_small:
             bound = f"greater than {minimum:g}" if strict_min else f"at least {minimum}"

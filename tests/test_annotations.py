@@ -26,14 +26,15 @@ import pytest
 
 from cimrca import annotations as ann
 from cimrca.atomic import atomic_path, atomic_write_bytes, remove_stale_temps, temp_files_for
-from cimrca.errors import AnnotationError, WorkbookError
+from cimrca.codes import CATEGORY_CODES
+from cimrca.errors import AnnotationError, UsageError, WorkbookError
 from cimrca.layout import ANNOTATION_COLUMNS, KEY_HEADER, ORPHANS_SHEET, PREVIOUS_NOTE_HEADER
 
 LEA = "0100001"
 OTHER_LEA = "0100002"
 Y1, Y2 = "2023-24", "2024-25"
-F1 = f"{Y2}:ELIG:HI"  # finding keys: <school_year>:<category>:<race_ethnicity> (outputs.md s4)
-F2 = f"{Y2}:EMD:BL"
+F1 = f"{Y2}:ident_all:HI"  # finding keys: <school_year>:<category>:<race_ethnicity> (outputs.md s4)
+F2 = f"{Y2}:ident_ed:BL"
 IND = f"{Y2}:indicator:B05A"
 RC1 = f"{F1}:rc:1"
 ROWS = {
@@ -335,9 +336,27 @@ def test_orphans_are_kept_with_history_and_reason(store, out_dir):
 def test_split_orphans_earlier_year_reason_and_input_not_mutated():
     stored = pd.DataFrame(
         [
-            [LEA, "Disproportionality", f"{Y1}:ELIG:HI", "status", "Confirmed", "t", "s", "h1"],
+            [
+                LEA,
+                "Disproportionality",
+                f"{Y1}:ident_all:HI",
+                "status",
+                "Confirmed",
+                "t",
+                "s",
+                "h1",
+            ],
             [LEA, "Disproportionality", F1, "status", "Data question", "t", "s", "h2"],
-            [LEA, "Disproportionality", "2025-26:ELIG:HI", "status", "Confirmed", "t", "s", "h3"],
+            [
+                LEA,
+                "Disproportionality",
+                "2025-26:ident_all:HI",
+                "status",
+                "Confirmed",
+                "t",
+                "s",
+                "h3",
+            ],
         ],
         columns=list(ann.STORED_COLUMNS),
     )
@@ -345,29 +364,29 @@ def test_split_orphans_earlier_year_reason_and_input_not_mutated():
     matching, orphans = ann.split_orphans(stored, [("Disproportionality", F1)])
     pd.testing.assert_frame_equal(stored, copy)
     assert matching == {("Disproportionality", F1, "status"): "Data question"}
-    assert orphans["finding_id"].tolist() == [f"{Y1}:ELIG:HI", "2025-26:ELIG:HI"]
+    assert orphans["finding_id"].tolist() == [f"{Y1}:ident_all:HI", "2025-26:ident_all:HI"]
     assert orphans["reason"].tolist() == [ann.REASON_EARLIER_YEAR, ann.REASON_GONE]
     assert orphans["history"].tolist() == ["h1", "h3"]
 
 
 def test_previous_notes_take_the_latest_earlier_year(store, tmp_path):
     rows = [
-        ("Disproportionality", "2022-23:ELIG:HI", "status", "Data question"),
-        ("Disproportionality", "2022-23:ELIG:HI", "consultant_note", "old note"),
-        ("Disproportionality", f"{Y1}:ELIG:HI", "status", "Confirmed"),
-        ("Disproportionality", f"{Y1}:ELIG:HI", "consultant_note", "check site B"),
+        ("Disproportionality", "2022-23:ident_all:HI", "status", "Data question"),
+        ("Disproportionality", "2022-23:ident_all:HI", "consultant_note", "old note"),
+        ("Disproportionality", f"{Y1}:ident_all:HI", "status", "Confirmed"),
+        ("Disproportionality", f"{Y1}:ident_all:HI", "consultant_note", "check site B"),
         ("Disproportionality", F1, "consultant_note", "this year's own note"),  # same year: no
-        ("Disproportionality", f"{Y1}:EMD:BL", "status", "Not reviewed"),  # says nothing
-        ("Disproportionality", "2022-23:EMD:BL", "consultant_note", "only a note"),
+        ("Disproportionality", f"{Y1}:ident_ed:BL", "status", "Not reviewed"),  # says nothing
+        ("Disproportionality", "2022-23:ident_ed:BL", "consultant_note", "only a note"),
         ("Indicators", f"{Y1}:indicator:B05A", "status", "Addressed"),
-        ("Root Causes", f"{Y1}:ELIG:HI:rc:1", "response", "not a review"),
+        ("Root Causes", f"{Y1}:ident_all:HI:rc:1", "response", "not a review"),
     ]
     p = tmp_path / "prev.csv"
     _write_csv(
         p, [dict(lea_id=LEA, sheet=s, finding_id=f, column=c, value=v) for s, f, c, v in rows]
     )
     ann.import_csv(store, p)
-    got = ann.previous_notes_for(store, LEA, [F1, F2, IND, f"{Y2}:ELIG:WH", f"{F1}:rc:1"])
+    got = ann.previous_notes_for(store, LEA, [F1, F2, IND, f"{Y2}:ident_all:WH", f"{F1}:rc:1"])
     assert got == {
         F1: "2023-24 - Confirmed: check site B",
         F2: "2022-23: only a note",
@@ -378,7 +397,7 @@ def test_previous_notes_take_the_latest_earlier_year(store, tmp_path):
 
 def test_prepare_rewrite_hands_previous_notes_to_the_writer(store, out_dir, tmp_path):
     path = ann.workbook_path(out_dir, LEA)
-    old = f"{Y1}:ELIG:HI"
+    old = f"{Y1}:ident_all:HI"
     ann.import_csv(store, _csv_with(tmp_path, ("Disproportionality", old, "status"), "Confirmed"))
     rewrite = regenerate(store, path)
     assert rewrite.previous_notes == {F1: "2023-24 - Confirmed"}
@@ -504,11 +523,17 @@ def test_import_rejects_bad_rows_with_file_row_column_value(store, tmp_path):
     _write_csv(
         p,
         [
-            dict(lea_id=LEA, sheet="Indicators", finding_id=IND, column="status", value="ok"),
-            dict(lea_id="12", sheet="Indicators", finding_id=IND, column="status", value="x"),
-            dict(lea_id=LEA, sheet="Charts", finding_id=IND, column="status", value="x"),
+            dict(
+                lea_id=LEA, sheet="Indicators", finding_id=IND, column="status", value="Confirmed"
+            ),
+            dict(
+                lea_id="12", sheet="Indicators", finding_id=IND, column="status", value="Confirmed"
+            ),
+            dict(lea_id=LEA, sheet="Charts", finding_id=IND, column="status", value="Confirmed"),
             dict(lea_id=LEA, sheet="Indicators", finding_id=IND, column="owner", value="x"),
-            dict(lea_id=LEA, sheet="Indicators", finding_id=IND, column="status", value="again"),
+            dict(
+                lea_id=LEA, sheet="Indicators", finding_id=IND, column="status", value="Addressed"
+            ),
         ],
     )
     with pytest.raises(AnnotationError, match=r"4 problem\(s\)") as info:
@@ -531,7 +556,11 @@ def test_export_import_handlers_in_process(store, out_dir, tmp_path):
     csv1 = tmp_path / "a.csv"
     assert ann.export_cli(argparse.Namespace(db=store.path, csv=csv1)) == 0
     fresh = tmp_path / "fresh.sqlite"
-    assert ann.import_cli(argparse.Namespace(db=fresh, csv=csv1)) == 0
+    # Before: a mistyped store path silently created a new store.
+    with pytest.raises(UsageError, match=f"{fresh}: no annotation store there.*--create"):
+        ann.import_cli(argparse.Namespace(db=fresh, csv=csv1))
+    assert not fresh.exists()
+    assert ann.import_cli(argparse.Namespace(db=fresh, csv=csv1, create=True)) == 0
     with ann.AnnotationStore(fresh) as other:
         assert ann.annotations_for(other, LEA) == EXPECTED
         assert set(other.current_frame()["source"]) == {f"import:{csv1}"}
@@ -571,7 +600,9 @@ def test_cli_harvest_export_import_round_trip(out_dir, tmp_path):
     csv1, csv2 = tmp_path / "one.csv", tmp_path / "two.csv"
     res = run_cli("annotations", "export", str(db), "--csv", str(csv1))
     assert res.returncode == 0, res.stderr
-    res = run_cli("annotations", "import", str(tmp_path / "new.sqlite"), "--csv", str(csv1))
+    res = run_cli(
+        "annotations", "import", str(tmp_path / "new.sqlite"), "--csv", str(csv1), "--create"
+    )
     assert res.returncode == 0 and "8 new, 0 changed, 0 unchanged" in res.stdout, res.stderr
     res = run_cli("annotations", "export", str(tmp_path / "new.sqlite"), "--csv", str(csv2))
     assert res.returncode == 0, res.stderr
@@ -579,8 +610,12 @@ def test_cli_harvest_export_import_round_trip(out_dir, tmp_path):
     a = pd.read_csv(csv1, dtype=str, keep_default_na=False)[cols]
     b = pd.read_csv(csv2, dtype=str, keep_default_na=False)[cols]
     pd.testing.assert_frame_equal(a, b)
-    got = {(s, f, c): v for s, f, c, v in a[cols[1:]].itertuples(index=False, name=None)}
+    got = {
+        (s, f, c): ann.formula_unsafe(v)
+        for s, f, c, v in a[cols[1:]].itertuples(index=False, name=None)
+    }
     assert got == EXPECTED
+    assert "'=1+1" in set(a["value"])  # written formula-safe
 
 
 @needs_cli
@@ -588,7 +623,7 @@ def test_cli_harvest_export_import_round_trip(out_dir, tmp_path):
 def test_cli_import_bad_csv_exits_2(tmp_path):
     p = tmp_path / "bad.csv"
     _write_csv(p, [dict(lea_id=LEA, sheet="Nope", finding_id=F1, column="status", value="x")])
-    res = run_cli("annotations", "import", str(tmp_path / "db.sqlite"), "--csv", str(p))
+    res = run_cli("annotations", "import", str(tmp_path / "db.sqlite"), "--csv", str(p), "--create")
     assert res.returncode == 2
     assert "bad.csv, row 2, column 'sheet': not an annotatable sheet (value 'Nope')" in res.stderr
     assert "Traceback" not in res.stderr
@@ -722,7 +757,12 @@ def test_round_trip_with_the_real_workbook_writer(store, tmp_path):
         ("Root Causes", rc, "response"): "=1+1",
     }
     consultant_edit(path, edits)
-    gone = ("Disproportionality", "2024-25:ident_xx:WH", "consultant_note")
+    vanished = next(
+        f"2024-25:{c}:PI"
+        for c in CATEGORY_CODES
+        if ("Disproportionality", f"2024-25:{c}:PI") not in keys
+    )
+    gone = ("Disproportionality", vanished, "consultant_note")
     assert (
         ann.import_csv(store, _csv_with(tmp_path, gone, "note on a vanished finding", lea)).new == 1
     )
@@ -736,3 +776,212 @@ def test_round_trip_with_the_real_workbook_writer(store, tmp_path):
     wb.close()
     assert "note on a vanished finding" in orphan_cells
     assert ann.harvest_workbook(store, lea, path, command="test").new == 0
+
+
+# --------------------------------------------------------------------------------------------
+# checked imports and formula-safe exports (outputs.md section 5.1)
+
+
+def _known(store, lea: str = LEA) -> None:
+    """Make ``lea`` known to the store: a batch wrote its workbook beside the store."""
+    ann.workbook_path(store.path.parent, lea).parent.mkdir(parents=True, exist_ok=True)
+
+
+BAD_IMPORT_ROWS = [
+    (dict(sheet="Indicators", finding_id=IND, column="status", value="Done"),
+     "row 2, column 'value': not a status of the drop-down list (value 'Done')"),
+    (dict(sheet="Indicators", finding_id=IND, column="reviewed_on", value="last Tuesday"),
+     "row 2, column 'value': reviewed_on is not a date (value 'last Tuesday')"),
+    (dict(sheet="Indicators", finding_id=IND, column="reviewed_on", value="2024-02-30"),
+     "reviewed_on is not a date (value '2024-02-30')"),
+    (dict(sheet="Disproportionality", finding_id="2024-25:ident_ed", column="status",
+          value="Confirmed"),
+     "row 2, column 'finding_id': not a finding key of sheet 'Disproportionality' "
+     "(value '2024-25:ident_ed')"),
+    (dict(sheet="Disproportionality", finding_id="2024-25:ident_zz:BL", column="status",
+          value="Confirmed"), "not a finding key of sheet 'Disproportionality'"),
+    (dict(sheet="Indicators", finding_id=F1, column="status", value="Confirmed"),
+     "not a finding key of sheet 'Indicators'"),
+    (dict(sheet="Root Causes", finding_id=f"{F1}:ap:1", column="response", value="x"),
+     "not a finding key of sheet 'Root Causes'"),
+    (dict(sheet="Indicators", finding_id=IND, column="status", value="Confirmed",
+          lea_id=OTHER_LEA), f"row 2, column 'lea_id': LEA is not in the store (value '{OTHER_LEA}')"),
+    (dict(sheet="Indicators", finding_id=IND, column="status", value="Confirmed",
+          lea_id="0100010"), "LEA is not in the store (value '0100010')"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("row", "message"), BAD_IMPORT_ROWS)
+def test_import_refuses_what_the_workbook_would_not_allow(store, tmp_path, row, message):
+    # Before: each of these rows was stored as it was.
+    _known(store)
+    p = tmp_path / "bad.csv"
+    _write_csv(p, [{"lea_id": LEA, **row}])
+    with pytest.raises(AnnotationError, match=r"1 problem\(s\)") as info:
+        ann.import_csv(store, p)
+    assert message in str(info.value)
+    assert store.current_frame().empty
+
+
+def test_import_accepts_dates_statuses_and_keys_of_the_right_shape(store, tmp_path):
+    _known(store)
+    rows = [
+        dict(sheet="Disproportionality", finding_id=F1, column="reviewed_on", value="2024-10-03"),
+        dict(sheet="Disproportionality", finding_id=F1, column="status", value="Addressed"),
+        dict(sheet="Indicators", finding_id=IND, column="reviewed_on", value="2024-10-03T14:30:00"),
+        dict(sheet="Root Causes", finding_id=RC1, column="response", value="yes"),
+        dict(sheet="Action Plan", finding_id=f"{F1}:ap:12", column="owner", value="Director"),
+    ]
+    p = tmp_path / "ok.csv"
+    _write_csv(p, [{"lea_id": LEA, **r} for r in rows])
+    assert ann.import_csv(store, p).new == len(rows)
+
+
+def test_import_refuses_an_lea_outside_the_data_set(store, tmp_path):
+    p = _csv_with(tmp_path, ("Indicators", IND, "status"), "Confirmed", lea=OTHER_LEA)
+    with pytest.raises(
+        AnnotationError, match="LEA is not in the store nor in the data set's leas.csv"
+    ):
+        ann.import_csv(store, p, data_leas={LEA})
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "leas.csv").write_text(f"lea_id,lea_name\n{LEA},One\n", encoding="utf-8")
+    assert ann.dataset_leas(data) == {LEA}
+    with pytest.raises(
+        AnnotationError, match="column 'lea_id': LEA is not in the store nor in the data set"
+    ):
+        ann.import_cli(argparse.Namespace(db=store.path, csv=p, data=data))
+    assert (
+        ann.import_cli(
+            argparse.Namespace(
+                db=store.path,
+                csv=_csv_with(tmp_path, ("Indicators", IND, "status"), "Confirmed"),
+                data=data,
+            )
+        )
+        == 0
+    )
+
+
+FORMULA_LIKE = {
+    ("Disproportionality", F1, "consultant_note"): "=1+1",
+    ("Disproportionality", F2, "consultant_note"): "-5",
+    ("Indicators", IND, "consultant_note"): "@x",
+    ("Root Causes", RC1, "response"): "'quoted from a letter'",
+    ("Action Plan", f"{F1}:ap:1", "owner"): "+1 555 0100",
+    ("Action Plan", f"{F1}:ap:1", "activity"): "\tindented",
+    ("Action Plan", f"{F1}:ap:1", "timeline"): "1/2",
+    ("Action Plan", f"{F1}:ap:1", "resources"): "007",
+    ("Action Plan", f"{F1}:ap:1", "progress_measure"): "1.50",
+}
+
+
+def _store_holding(tmp_path, values) -> Path:
+    p = tmp_path / "seed.csv"
+    _write_csv(
+        p,
+        [
+            dict(lea_id=LEA, sheet=s, finding_id=f, column=c, value=v)
+            for (s, f, c), v in values.items()
+        ],
+    )
+    db = tmp_path / "seed.sqlite"
+    with ann.AnnotationStore(db) as seed:
+        # the seed file is written without escapes: put the values in exactly
+        rows = [(LEA, s, f, c, v, "t", "test") for (s, f, c), v in values.items()]
+        with seed.transaction() as conn:
+            ann._upsert_current(conn, rows)
+    return db
+
+
+def test_export_is_formula_safe_and_round_trips_exactly(tmp_path):
+    # Before: "=1+1" was written as a live formula; a leading apostrophe would not survive.
+    db = _store_holding(tmp_path, FORMULA_LIKE)
+    out = tmp_path / "export.csv"
+    with ann.AnnotationStore(db, create=False) as store:
+        ann.export_csv(store, out)
+    cells = pd.read_csv(out, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    written = dict(zip(cells["value"].map(ann.formula_unsafe), cells["value"], strict=True))
+    assert written["=1+1"] == "'=1+1" and written["-5"] == "'-5" and written["@x"] == "'@x"
+    assert written["'quoted from a letter'"] == "''quoted from a letter'"
+    assert written["\tindented"] == "'\tindented" and written["007"] == "007"
+    assert not cells["value"].str.match(r"^[=+\-@\t\r]").any()
+    with ann.AnnotationStore(tmp_path / "back.sqlite") as back:
+        ann.import_csv(back, out)
+        assert ann.annotations_for(back, LEA) == FORMULA_LIKE
+
+
+def test_export_xlsx_writes_text_cells_that_stay_as_typed(tmp_path):
+    from openpyxl import load_workbook
+
+    db = _store_holding(tmp_path, FORMULA_LIKE)
+    out = tmp_path / "export.xlsx"
+    assert ann.export_cli(argparse.Namespace(db=db, csv=None, xlsx=out, history=False)) == 0
+    wb = load_workbook(out)
+    ws = wb.active
+    header = [c.value for c in ws[1]]
+    got = {}
+    for row in ws.iter_rows(min_row=2):
+        assert all(c.data_type == "s" and c.number_format == "@" for c in row)
+        v = dict(zip(header, (c.value for c in row), strict=True))
+        got[(v["sheet"], v["finding_id"], v["column"])] = v["value"]
+    assert got == FORMULA_LIKE  # 007, 1/2, 1.50 and =1+1 are text, exactly as stored
+
+
+def test_export_history_writes_every_value(store, out_dir, tmp_path):
+    key = ("Disproportionality", F1, "consultant_note")
+    for note in ("A", "B", "C"):
+        ann.import_csv(store, _csv_with(tmp_path, key, note))
+    out = tmp_path / "history.csv"
+    current = tmp_path / "current.csv"
+    assert ann.export_cli(argparse.Namespace(db=store.path, csv=out, xlsx=None, history=True)) == 0
+    ann.export_csv(store, current)
+    hist = pd.read_csv(out, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    assert list(hist.columns) == list(ann.HISTORY_CSV_COLUMNS)
+    assert hist["value"].tolist() == ["A", "B", "C"]
+    assert set(hist["kind"]) == {"import"} and hist["recorded_at"].str.len().min() > 0
+    assert pd.read_csv(current, dtype=str)["value"].tolist() == ["C"]
+
+
+def test_export_into_a_missing_folder_or_onto_a_folder_is_one_line(store, tmp_path):
+    # Before: FileNotFoundError / IsADirectoryError tracebacks, exit 1.
+    with pytest.raises(AnnotationError, match="the folder .*nowhere does not exist"):
+        ann.export_csv(store, tmp_path / "nowhere" / "a.csv")
+    with pytest.raises(AnnotationError, match="is a folder. Give a file name"):
+        ann.export_csv(store, tmp_path)
+    with pytest.raises(AnnotationError, match="is a folder"):
+        ann.export_xlsx(store, tmp_path)
+
+
+def test_store_locked_too_long_says_locked_not_damaged(tmp_path, monkeypatch):
+    # Before: "not a usable annotation store ... restore the file from a backup" at open, and a
+    # sqlite3.OperationalError traceback when the lock came mid-run.
+    db = tmp_path / "a.sqlite"
+    ann.AnnotationStore(db).close()
+    monkeypatch.setattr(ann, "BUSY_TIMEOUT_SECONDS", 0.1)
+    with ann.AnnotationStore(db) as store:
+        other = sqlite3.connect(db, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        try:
+            with pytest.raises(AnnotationError, match="locked by another program") as info:
+                ann.import_csv(
+                    store, _csv_with(tmp_path, ("Indicators", IND, "status"), "Confirmed")
+                )
+            assert "backup" not in str(info.value) and "Try again" in str(info.value)
+            with pytest.raises(AnnotationError, match="locked by another program.*not damaged"):
+                ann.AnnotationStore(db)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert (
+            ann.import_csv(
+                store, _csv_with(tmp_path, ("Indicators", IND, "status"), "Confirmed")
+            ).new
+            == 1
+        )
+
+
+def test_junk_file_is_still_called_unusable(tmp_path):
+    (tmp_path / "junk.sqlite").write_bytes(b"x" * 2048)
+    with pytest.raises(AnnotationError, match="not a usable annotation store.*backup"):
+        ann.AnnotationStore(tmp_path / "junk.sqlite")

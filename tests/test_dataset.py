@@ -154,3 +154,76 @@ def test_validate_cli_exit_codes_and_no_traceback(data):
     assert "Traceback" not in bad.stderr
     missing = run_cli("compute", str(data / "nowhere"), "--out", str(data / "r.csv"))
     assert missing.returncode == 2 and "data folder not found" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("inf", "count is not a finite number \\(value 'inf'\\)"),
+        ("-inf", "count is not a finite number \\(value '-inf'\\)"),
+        ("nan", "count is not a number \\(value 'nan'\\)"),
+        ("NaN", "count is not a number \\(value 'NaN'\\)"),
+        ("99999999999999999999", "count is larger than .* \\(value '99999999999999999999'\\)"),
+        (
+            "10000001",
+            "count is larger than 10,000,000, more than a State .* \\(value '10000001'\\)",
+        ),
+    ],
+)
+def test_non_finite_and_absurd_counts_are_refused(data, value, message):
+    # Before: inf and 99999999999999999999 validated (ratios near 1e305), nan became "missing".
+    edit(data, "enrollment", set_cell("enrollment", 3, "count", value)[1])
+    with pytest.raises(
+        DataValidationError, match="enrollment.csv, row 5, column 'count': " + message
+    ):
+        load_dataset(data)
+
+
+def test_largest_plausible_count_is_accepted(data):
+    from cimrca.dataset import MAX_COUNT_PER_ROW
+
+    edit(data, "enrollment", set_cell("enrollment", 3, "count", str(MAX_COUNT_PER_ROW))[1])
+    load_dataset(data)
+
+
+def test_non_finite_count_in_frames_is_refused():
+    tables = ident_tables({("2023-24", lea_id(1)): {"BL": (8, 100), "WH": (5, 100)}})
+    tables["enrollment"]["count"] = tables["enrollment"]["count"].astype(float)
+    tables["enrollment"].loc[0, "count"] = float("inf")
+    with pytest.raises(DataValidationError, match="row 2, column 'count': count is not a finite"):
+        dataset_from_frames(tables)
+
+
+def test_leas_csv_with_only_a_header_is_one_problem(data):
+    # Before: an IndexError traceback from the outcome check.
+    (data / "leas.csv").write_text("lea_id,lea_name\n", encoding="utf-8")
+    with pytest.raises(DataValidationError, match="leas.csv: no LEA rows, only a header") as err:
+        load_dataset(data)
+    assert len(err.value.problems) == 1
+
+
+@pytest.mark.parametrize("line", [2, 5])
+def test_row_with_an_extra_field_is_named_once(data, line):
+    # Before, in the first data row: thousands of "unknown race_ethnicity code" (the columns
+    # shifted because pandas took the first column as an index).
+    path = data / "enrollment.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[line - 1] += ",7"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataValidationError) as err:
+        load_dataset(data)
+    assert len(err.value.problems) == 1, str(err.value)
+    assert f"enrollment.csv, row {line}: the row has 5 fields but the header has 4" in str(
+        err.value
+    )
+
+
+def test_row_with_a_missing_field_is_named(data):
+    path = data / "enrollment.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[6] = lines[6].rsplit(",", 1)[0]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(
+        DataValidationError, match="row 7: the row has 3 fields but the header has 4"
+    ):
+        load_dataset(data)

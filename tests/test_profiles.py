@@ -81,6 +81,30 @@ def test_invalid_profiles_are_explained(keys, message):
         load_profile(keys)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("threshold: .nan", r"threshold must be a finite number, found nan"),
+        ("threshold: .inf", r"threshold must be a finite number, found inf"),
+        ("threshold: -.inf", r"threshold must be a finite number, found -inf"),
+        ("threshold: 0", r"threshold must be greater than 0, found 0"),
+        ("threshold: -2.5", r"threshold must be greater than 0, found -2.5"),
+        ("threshold: {default: 3.0, disc_tdr: .nan}", r"threshold \(disc_tdr\) must be a finite"),
+        ("threshold: 3.0\nreasonable_progress: {min_decrease: .nan}",
+         r"reasonable_progress.min_decrease must be a finite number, found nan"),
+        ("threshold: 3.0\nreasonable_progress: {min_decrease: .inf}",
+         r"reasonable_progress.min_decrease must be a finite number, found inf"),
+        ("threshold: 3.0\nwatch_fraction: .nan", r"watch_fraction must be a finite number"),
+    ],
+)  # fmt: skip
+def test_non_finite_and_non_positive_numbers_are_refused(tmp_path, text, message):
+    # Before: `threshold: .nan` loaded and identified no LEA; .inf and min_decrease: .nan too.
+    path = tmp_path / "p.yaml"
+    path.write_text(text + "\n", encoding="utf-8")
+    with pytest.raises(ProfileError, match=f"profile {path}: " + message):
+        load_profile(path)
+
+
 def test_unknown_name_and_missing_file_and_bad_yaml(tmp_path):
     with pytest.raises(ProfileError, match="unknown profile 'texas'. Use one of"):
         load_profile("texas")
