@@ -20,10 +20,15 @@ import pandas as pd
 from .codes import (
     ALL_DISABILITIES,
     ALL_RACE_CODES,
+    DIMENSIONS,
     DISABILITIES,
     ENVIRONMENTS,
+    GENDERS,
+    GRADE_BANDS,
     REMOVAL_TYPES,
     STATE_TABLES,
+    UNKNOWN_SLICE,
+    YES_NO,
 )
 from .errors import DataValidationError, Problem
 
@@ -100,6 +105,24 @@ TABLES: dict[str, TableSpec] = {
         required=False,
         codes={"race_ethnicity": ALL_RACE_CODES, "table": tuple(STATE_TABLES)},
     ),
+    "detail": TableSpec(
+        "detail.csv",
+        ("school_year", "lea_id", "race_ethnicity", "dimension", "value", "table", "code", "count"),
+        key=("school_year", "lea_id", "race_ethnicity", "dimension", "value", "table", "code"),
+        required=False,
+        codes={
+            "race_ethnicity": ALL_RACE_CODES,
+            "dimension": DIMENSIONS,
+            "table": tuple(STATE_TABLES),
+        },
+    ),  # fmt: skip
+    "schools": TableSpec(
+        "schools.csv",
+        ("school_code", "school_name", "lea_id"),
+        key=("school_code",),
+        counts=(),
+        required=False,
+    ),
 }
 COUNT_TABLES = ("enrollment", "child_count", "environments", "discipline")
 _SCHOOL_YEAR = re.compile(r"^(\d{4})-(\d{2})$")
@@ -116,7 +139,9 @@ class Dataset:
     empty) count, so that missing and zero stay distinct. ``environments``, ``discipline``,
     ``state_totals``, ``indicators`` and ``targets`` are ``None`` when their files are absent
     (public CDE files give no discipline by race for students with disabilities): the categories
-    an absent table feeds are not calculated, reason ``missing_input``.
+    an absent table feeds are not calculated, reason ``missing_input``. ``detail`` (counts below
+    the LEA) and ``schools`` (school names) are ``None`` without ``detail.csv`` and
+    ``schools.csv``: there is then no drill-down (drilldown.md section 1).
     """
 
     path: Path | None
@@ -128,6 +153,8 @@ class Dataset:
     indicators: pd.DataFrame | None = None
     targets: pd.DataFrame | None = None
     state_totals: pd.DataFrame | None = None
+    detail: pd.DataFrame | None = None
+    schools: pd.DataFrame | None = None
     name: str = ""
     is_synthetic: bool = False
     description: str = ""
@@ -402,7 +429,7 @@ def _validated(
     vocabularies = {"school_year": years, "lea_id": lea_ids}
     coded: dict[str, dict[str, np.ndarray]] = {}
     for table, frame in frames.items():
-        if frame is None or table == "leas":
+        if frame is None or table in ("leas", "schools"):
             continue
         spec = TABLES[table]
         file = fname(table)
@@ -442,6 +469,10 @@ def _validated(
         frames["targets"] = _check_targets(targets, fname("targets"), problems)
     if frames["state_totals"] is not None:
         _check_state_codes(frames["state_totals"], fname("state_totals"), problems)
+    if frames["schools"] is not None:
+        _check_schools(frames["schools"], lea_ids, fname("schools"), problems)
+    if frames["detail"] is not None:
+        _check_detail(frames, fname, problems)
     if problems:
         raise DataValidationError(problems)
 
@@ -464,6 +495,8 @@ def _validated(
         indicators=frames["indicators"],
         targets=frames["targets"],
         state_totals=frames["state_totals"],
+        detail=frames["detail"],
+        schools=frames["schools"],
         name=str(meta.get("name", "")),
         is_synthetic=bool(meta.get("synthetic", False)),
         description=str(meta.get("description", "") or ""),
@@ -640,3 +673,133 @@ def _check_state_codes(state_totals, file, problems) -> None:
             bad = rows & ~state_totals["code"].isin(allowed)
             fix = f"Use one of {', '.join(allowed)} for {table} rows."
         _report(problems, bad, file, "code", state_totals["code"], f"unknown code for {table}", fix)
+
+
+# --- the drill-down tables (drilldown.md section 1) -------------------------------------------
+
+#: Slice codes of each dimension of ``detail.csv`` (``school``: a 7-digit CDE school code);
+#: every dimension also has the slice ``UNKNOWN`` (students without a value).
+SLICE_VALUES: dict[str, tuple[str, ...]] = {
+    "grade_band": GRADE_BANDS,
+    "gender": GENDERS,
+    "english_learner": YES_NO,
+    "socioeconomically_disadvantaged": YES_NO,
+    "disability": DISABILITIES,
+}
+_SCHOOL_CODE = r"\d{7}"
+_DETAIL_SUM_KEY = ["school_year", "lea_id", "dimension", "race_ethnicity", "table", "code"]
+
+
+def _check_schools(schools, lea_ids, file, problems) -> None:
+    """``schools.csv``: 7-digit codes, each school once, with a known LEA and a name."""
+    code = schools["school_code"]
+    _report(problems, ~code.str.fullmatch(_SCHOOL_CODE), file, "school_code", code,
+            "school_code is not a 7-digit CDE school code",
+            "Use the last 7 digits of the 14-digit CDS code, keeping leading zeros.")  # fmt: skip
+    _report(problems, code.duplicated(keep="first"), file, "school_code", code,
+            "duplicate school", "List each school once, with the LEA it belongs to.")  # fmt: skip
+    if lea_ids is not None:
+        unknown = ~schools["lea_id"].isin(lea_ids)
+        _report(problems, unknown, file, "lea_id", schools["lea_id"], "LEA is not in leas.csv",
+                "Add the LEA to leas.csv or correct the code.")  # fmt: skip
+    empty = schools["school_name"] == ""
+    _report(problems, empty, file, "school_name", schools["school_name"],
+            "school name is empty", "Give every school its name.")  # fmt: skip
+
+
+def _check_detail(frames, fname: Callable[[str], str], problems: list[Problem]) -> None:
+    """Every rule of ``detail.csv`` beyond the generic ones (codes, duplicates, LEAs, years).
+
+    Slice codes by dimension; table codes (as in ``state_totals.csv``); no ``disability``
+    slices of enrollment (drilldown.md section 2); a school of another LEA than
+    ``schools.csv`` gives; and the partition rule: for every (school year, LEA, dimension,
+    group, table, code) the slices sum to the LEA table's count (an absent LEA row is zero).
+    A suppressed (empty) slice makes the sum a lower bound: the known slices may then not
+    exceed the LEA's count. Where the LEA's own count is missing nothing can be checked.
+    """
+    detail = frames["detail"]
+    file = fname("detail")
+    dimension, value = detail["dimension"], detail["value"]
+    ok = value.eq(UNKNOWN_SLICE) | (dimension.eq("school") & value.str.fullmatch(_SCHOOL_CODE))
+    for name, values in SLICE_VALUES.items():
+        ok |= dimension.eq(name) & value.isin(values)
+    for name in DIMENSIONS:  # six dimensions: a loop over rules, not over rows
+        allowed = ("a 7-digit CDE school code",) if name == "school" else SLICE_VALUES[name]
+        _report(problems, dimension.eq(name) & ~ok, file, "value", value,
+                f"unknown {name} slice",
+                f"Use {', '.join(allowed)} or {UNKNOWN_SLICE} (no value).")  # fmt: skip
+    _check_state_codes(detail, file, problems)
+    no_disability = dimension.eq("disability") & detail["table"].eq("enrollment")
+    _report(problems, no_disability, file, "dimension", dimension,
+            "enrollment has no disability slices",
+            "Slice child_count, environments and discipline by disability, not enrollment.")  # fmt: skip
+    schools = frames["schools"]
+    if schools is not None:
+        owner = value.map(dict(zip(schools["school_code"], schools["lea_id"], strict=False)))
+        other = dimension.eq("school") & owner.notna() & owner.ne(detail["lea_id"])
+        _report(problems, other, file, "value",
+                value + " (LEA " + detail["lea_id"] + "; schools.csv: LEA " + owner.fillna("") + ")",
+                "school belongs to another LEA in schools.csv",
+                "Correct the school code or the LEA, or schools.csv.")  # fmt: skip
+    _check_partition(frames, fname, problems)
+
+
+def _lea_counts_long(frames) -> pd.DataFrame:
+    """The four LEA count tables as one long frame (school_year, lea_id, race, table, code)."""
+    parts = []
+    for table, column in STATE_TABLES.items():
+        frame = frames[table]
+        if frame is None:
+            continue
+        code = frame[column] if column is not None else ""
+        parts.append(
+            frame[["school_year", "lea_id", "race_ethnicity", "count"]].assign(
+                table=table, code=code
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def _check_partition(frames, fname: Callable[[str], str], problems: list[Problem]) -> None:
+    """The slices of each dimension sum to the LEA table's count (drilldown.md section 1)."""
+    detail = frames["detail"]
+    have = [t for t in STATE_TABLES if frames[t] is not None]
+    detail = detail[detail["table"].isin(have)]
+    if detail.empty:
+        return
+    rows = detail.assign(
+        _row=np.arange(len(frames["detail"]))[frames["detail"]["table"].isin(have).to_numpy()],
+        _known=detail["count"].fillna(0.0),
+        _missing=detail["count"].isna(),
+    )
+    slices = rows.groupby(_DETAIL_SUM_KEY, sort=False).agg(
+        sliced=("_known", "sum"), suppressed=("_missing", "any"), first_row=("_row", "min")
+    )
+    scope = detail[["school_year", "lea_id", "dimension", "table"]].drop_duplicates()
+    lea = _lea_counts_long(frames).merge(scope, on=["school_year", "lea_id", "table"])
+    lea = lea.assign(_missing=lea["count"].isna(), count=lea["count"].fillna(0.0))
+    lea = lea.groupby(_DETAIL_SUM_KEY, sort=False).agg(
+        lea_count=("count", "sum"), lea_missing=("_missing", "any")
+    )
+    both = slices.join(lea, how="outer").reset_index()
+    both["sliced"] = both["sliced"].fillna(0.0)
+    both["lea_count"] = both["lea_count"].fillna(0.0)
+    both["suppressed"] = both["suppressed"].astype("boolean").fillna(False).astype(bool)
+    both["lea_missing"] = both["lea_missing"].astype("boolean").fillna(False).astype(bool)
+    wrong = ~both["lea_missing"] & np.where(
+        both["suppressed"], both["sliced"] > both["lea_count"], both["sliced"] != both["lea_count"]
+    )
+    bad = both[wrong].sort_values("first_row", na_position="last")
+    for r in bad.itertuples(index=False):  # only the rows in error, to name them
+        key = f"{r.school_year} {r.lea_id} {r.race_ethnicity} {r.table}"
+        key += f" {r.code}" if r.code else ""
+        known = "known slices" if r.suppressed else "slices"
+        found = f"{key} by {r.dimension}: {known} sum to {r.sliced:g}, {r.table}.csv has {r.lea_count:g}"
+        row = None if pd.isna(r.first_row) else int(r.first_row) + 2
+        problems.append(
+            Problem(fname("detail"), row, "count", found,
+                    "slices of a dimension do not add up to the LEA's count",
+                    f"Every student counted in {r.table}.csv is in exactly one slice of each "
+                    f"dimension given (slice {UNKNOWN_SLICE} when the value is not known); "
+                    "correct the slices or the LEA count.")
+        )  # fmt: skip
