@@ -356,3 +356,48 @@ def test_bad_schools_csv(tmp_path):
     messages = {p.message for p in _problems(tables, tmp_path)}
     assert {"school_code is not a 7-digit CDE school code", "duplicate school",
             "LEA is not in leas.csv", "school name is empty"} <= messages  # fmt: skip
+
+
+# --- the sample's designed drill-down cases (data/sample/README.md, drilldown.md section 4) ----
+
+
+@pytest.fixture(scope="module")
+def sample_summary():
+    from .conftest import SAMPLE
+
+    dataset = load_dataset(SAMPLE)
+    profile = load_profile("california")
+    results = compute_results(dataset, profile)
+    drill = compute_drilldown(dataset, results, profile=profile)
+    summary = concentration(drill)
+    return dataset, drill, summary.set_index(["lea_id", "category", "race_ethnicity", "dimension"])
+
+
+def test_sample_ident_ed_is_concentrated_in_two_middle_schools_and_grades_6_8(sample_summary):
+    _, _, summary = sample_summary
+    school = summary.loc[("2071593", "ident_ed", "BL", "school")]
+    assert school["top_slices"] == 2 and school["top_share"] >= 0.75
+    assert all(label.endswith("Middle School") for label in school["top_labels"])
+    grade = summary.loc[("2071593", "ident_ed", "BL", "grade_band")]
+    assert grade["top_values"] == ["6-8"]
+
+
+def test_sample_discipline_is_concentrated_in_one_high_school(sample_summary):
+    _, _, summary = sample_summary
+    school = summary.loc[("2067160", "disc_oss_le10", "BL", "school")]
+    assert school["top_slices"] == 1 and school["top_share"] >= 0.9
+    assert school["top_labels"][0].endswith("High School")
+
+
+def test_sample_autism_finding_is_spread_evenly(sample_summary):
+    _, _, summary = sample_summary
+    school = summary.loc[("2075725", "ident_aut", "AS", "school")]
+    assert school["max_share"] < 0.3 and school["slices"] >= 10
+
+
+def test_sample_parts_add_up_for_every_finding(sample_summary):
+    dataset, drill, summary = sample_summary
+    assert dataset.detail is not None and not drill.empty
+    per = summary.groupby(level=["lea_id", "category", "race_ethnicity"])["lea_over_threshold"]
+    # every dimension of a finding sums to the same LEA value n - T d R
+    np.testing.assert_allclose(per.max(), per.min(), atol=1e-9)
