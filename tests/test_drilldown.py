@@ -401,3 +401,91 @@ def test_sample_parts_add_up_for_every_finding(sample_summary):
     per = summary.groupby(level=["lea_id", "category", "race_ethnicity"])["lea_over_threshold"]
     # every dimension of a finding sums to the same LEA value n - T d R
     np.testing.assert_allclose(per.max(), per.min(), atol=1e-9)
+
+
+# --- the roster import writes detail.csv ---------------------------------------------------------
+
+
+def test_grade_bands_follow_drilldown_md():
+    from cimrca.importers.roster import grade_bands
+
+    grades = pd.Series(["PS", "p3", "TK", "KN", "K", "01", "5", "6", "08", "9", "12", "UE",
+                        "US", "UG", "13", "", " 7 "])  # fmt: skip
+    assert grade_bands(grades).tolist() == [
+        "PK", "PK", "K-5", "K-5", "K-5", "K-5", "K-5", "6-8", "6-8", "9-12", "9-12", "UG",
+        "UG", "UG", "UG", "UNKNOWN", "6-8",
+    ]  # fmt: skip
+
+
+def _roster(n: int = 600, seed: int = 5) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "StudentID": [f"S{i:05d}" for i in range(n)],
+        "Year": "2023-24",
+        "LEA": rng.choice(["0110017", "0161119"], n),
+        "Race": rng.choice(["HI", "BL", "WH", "AS", ""], n),
+        "disability": np.where(rng.random(n) < 0.2, rng.choice(["ED", "SLD", "AUT"], n), ""),
+        "age": rng.integers(4, 19, n),
+        "Grade": rng.choice(["KN", "3", "07", "11", "UG", ""], n),
+        "Site": rng.choice(["0112607", "112608", "01100170112609", ""], n),
+        "gender": rng.choice(["F", "M", "X", "", "Q"], n),
+        "english_learner": rng.choice(["Y", "No", "1", "false", ""], n),
+        "socioeconomically_disadvantaged": rng.choice(["Yes", "N", "TRUE", "0"], n),
+        "oss_count": np.where(rng.random(n) < 0.1, rng.integers(1, 4, n), 0),
+        "oss_days": rng.integers(0, 15, n),
+    })  # fmt: skip
+
+
+def test_roster_import_writes_detail_that_adds_up_and_no_student_rows(tmp_path):
+    from cimrca.importers import import_files
+
+    roster = _roster()
+    path = tmp_path / "roster.csv"
+    roster.to_csv(path, index=False)
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("columns:\n  school_year: Year\n  lea_id: LEA\n  race_ethnicity: Race\n"
+                       "  grade: Grade\n  school_code: Site\n")  # fmt: skip
+    out = tmp_path / "out"
+    lines = import_files("roster", [path], out, mapping=mapping)
+    assert any("detail.csv: counts by school, grade_band, gender" in line for line in lines)
+    pd.DataFrame({"lea_id": ["0110017", "0161119"], "lea_name": ["A", "B"]}).to_csv(
+        out / "leas.csv", index=False
+    )
+    dataset = load_dataset(out)  # validation: every dimension adds up to the LEA counts
+    detail = dataset.detail
+    # no student row anywhere: no file holds a student id, and detail is aggregated
+    for file in out.iterdir():
+        assert "S00001" not in file.read_text(encoding="utf-8")
+    assert set(detail.columns) == {"school_year", "lea_id", "race_ethnicity", "dimension",
+                                   "value", "table", "code", "count"}  # fmt: skip
+    # school slices of enrollment equal counts made from the roster directly
+    site = roster["Site"].astype(str).str[-7:].str.zfill(7).where(roster["Site"].ne(""), "UNKNOWN")
+    race = roster["Race"].replace("", "NR")
+    direct = roster.assign(value=site, race_ethnicity=race).groupby(
+        ["LEA", "race_ethnicity", "value"]).size()  # fmt: skip
+    got = detail[detail["dimension"].eq("school") & detail["table"].eq("enrollment")]
+    got = got.set_index(["lea_id", "race_ethnicity", "value"])["count"]
+    assert sorted(got.index) == sorted(direct.index)
+    assert (got.loc[direct.index].to_numpy() == direct.to_numpy()).all()
+    assert set(got.index.get_level_values("value")) == {"0112607", "0112608", "0112609",
+                                                        "UNKNOWN"}  # fmt: skip
+    gender = detail.loc[detail["dimension"].eq("gender"), "value"]
+    assert set(gender) == {"F", "M", "X", "UNKNOWN"}  # "Q" and empty are UNKNOWN
+    el = detail.loc[detail["dimension"].eq("english_learner"), "value"]
+    assert set(el) == {"Y", "N", "UNKNOWN"}
+    grade = detail.loc[detail["dimension"].eq("grade_band"), "value"]
+    assert set(grade) == {"K-5", "6-8", "9-12", "UG", "UNKNOWN"}
+    assert not detail[detail["dimension"].eq("disability")]["table"].eq("enrollment").any()
+
+
+def test_roster_bad_yes_no_value_names_row_and_column(tmp_path):
+    from cimrca.errors import ImportError_
+    from cimrca.importers import import_files
+
+    roster = _roster(n=20)
+    roster.loc[4, "english_learner"] = "maybe"
+    path = tmp_path / "roster.csv"
+    roster.rename(columns={"Year": "school_year", "LEA": "lea_id", "Race": "race_ethnicity",
+                           "Grade": "grade", "Site": "school_code"}).to_csv(path, index=False)  # fmt: skip
+    with pytest.raises(ImportError_, match=r"row 6, column 'english_learner'.*'maybe'"):
+        import_files("roster", [path], tmp_path / "out")
