@@ -489,3 +489,25 @@ def test_roster_bad_yes_no_value_names_row_and_column(tmp_path):
                            "Grade": "grade", "Site": "school_code"}).to_csv(path, index=False)  # fmt: skip
     with pytest.raises(ImportError_, match=r"row 6, column 'english_learner'.*'maybe'"):
         import_files("roster", [path], tmp_path / "out")
+
+
+def test_cde_directory_writes_schools_with_their_lea(tmp_path):
+    from pathlib import Path
+
+    from cimrca.importers import import_files
+
+    pubschls = Path(__file__).parent / "fixtures" / "pubschls_head_alameda_coe.txt"
+    import_files("cde-directory", [pubschls], tmp_path)
+    schools = pd.read_csv(tmp_path / "schools.csv", dtype=str, keep_default_na=False)
+    assert list(schools.columns) == ["school_code", "school_name", "lea_id"]
+    # real slice: 31 rows, the COE record and 30 schools (16 of them charters, LEAs of their own)
+    assert len(schools) == 30
+    envision = schools[schools["school_code"].eq("0112607")].iloc[0]
+    assert envision["school_name"] == "Envision Academy for Arts & Technology"
+    assert envision["lea_id"] == "0112607"  # a charter school is its own LEA
+    assert set(schools["lea_id"]) - set(schools["school_code"]) == {"0110017"}
+    # every school's LEA is an LEA of the leas.csv the same file gives: the table validates
+    leas = pd.read_csv(tmp_path / "leas.csv", dtype=str, keep_default_na=False)
+    empty = ident_tables({})
+    dataset = dataset_from_frames({**empty, "leas": leas, "schools": schools})
+    assert len(dataset.schools) == 30
