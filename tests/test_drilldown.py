@@ -511,3 +511,15 @@ def test_cde_directory_writes_schools_with_their_lea(tmp_path):
     empty = ident_tables({})
     dataset = dataset_from_frames({**empty, "leas": leas, "schools": schools})
     assert len(dataset.schools) == 30
+
+
+def test_cimrca_validate_exits_2_naming_file_row_column_and_value(tmp_path):
+    from .conftest import run_cli
+
+    detail = detail_frame()
+    detail.loc[1, "count"] = 24
+    folder = write_tables(small_tables(detail), tmp_path / "data")
+    done = run_cli("validate", folder)
+    assert done.returncode == 2
+    assert "detail.csv, row 3, column 'count': slices of a dimension do not add up" in done.stderr
+    assert "slices sum to 29, child_count.csv has 30" in done.stderr
