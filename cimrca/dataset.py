@@ -687,7 +687,6 @@ SLICE_VALUES: dict[str, tuple[str, ...]] = {
     "disability": DISABILITIES,
 }
 _SCHOOL_CODE = r"\d{7}"
-_DETAIL_SUM_KEY = ["school_year", "lea_id", "dimension", "race_ethnicity", "table", "code"]
 
 
 def _check_schools(schools, lea_ids, file, problems) -> None:
@@ -761,45 +760,85 @@ def _lea_counts_long(frames) -> pd.DataFrame:
 
 
 def _check_partition(frames, fname: Callable[[str], str], problems: list[Problem]) -> None:
-    """The slices of each dimension sum to the LEA table's count (drilldown.md section 1)."""
+    """The slices of each dimension sum to the LEA table's count (drilldown.md section 1).
+
+    Keys are integer-coded column by column and summed with ``bincount`` (no string groupby):
+    the check stays a small part of loading at statewide size.
+    """
     detail = frames["detail"]
+    lea = _lea_counts_long(frames)
+    columns = ["school_year", "lea_id", "race_ethnicity", "table", "code"]
+    d_codes, l_codes = {}, {}
+    for column in columns:  # five key columns: a loop over columns, not rows
+        codes, uniques = pd.factorize(pd.concat([detail[column], lea[column]], ignore_index=True))
+        d_codes[column], l_codes[column] = codes[: len(detail)], codes[len(detail) :]
+        d_codes[f"n_{column}"] = len(uniques) + 1
+    n_dim = len(DIMENSIONS)
+    dim = positions(detail["dimension"], DIMENSIONS)
     have = [t for t in STATE_TABLES if frames[t] is not None]
-    detail = detail[detail["table"].isin(have)]
-    if detail.empty:
+    # unknown dimensions are reported elsewhere; slices of an absent table cannot be checked
+    known = (dim >= 0) & detail["table"].isin(have).to_numpy()
+
+    def combine(codes, dimension, outer=("school_year", "lea_id"), inner=("table",)):
+        key = np.zeros(len(dimension), dtype=np.int64)
+        for column in outer:
+            key = key * d_codes[f"n_{column}"] + codes[column]
+        key = key * (n_dim + 1) + dimension
+        for column in inner:
+            key = key * d_codes[f"n_{column}"] + codes[column]
+        return key
+
+    full = ("race_ethnicity", "table", "code")
+    d_key = combine(d_codes, dim, inner=full)[known]
+    scope = np.unique(combine(d_codes, dim)[known])
+    l_keys, l_rows, l_dims = [], [], []
+    for i in range(n_dim):  # six dimensions: the LEA rows each one must partition
+        dimension = np.full(len(lea), i)
+        inside = np.isin(combine(l_codes, dimension), scope)
+        l_keys.append(combine(l_codes, dimension, inner=full)[inside])
+        l_rows.append(np.flatnonzero(inside))
+        l_dims.append(dimension[inside])
+    l_key, l_row, l_dim = (np.concatenate(a) for a in (l_keys, l_rows, l_dims))
+    keys, inverse = np.unique(np.concatenate([d_key, l_key]), return_inverse=True)
+    d_at, l_at = inverse[: len(d_key)], inverse[len(d_key) :]
+    size = len(keys)
+    d_count = detail["count"].to_numpy(dtype=float)[known]
+    l_count = lea["count"].to_numpy(dtype=float)[l_row]
+    sliced = np.bincount(d_at, weights=np.nan_to_num(d_count), minlength=size)
+    suppressed = np.bincount(d_at, weights=np.isnan(d_count), minlength=size) > 0
+    lea_count = np.bincount(l_at, weights=np.nan_to_num(l_count), minlength=size)
+    lea_missing = np.bincount(l_at, weights=np.isnan(l_count), minlength=size) > 0
+    first_row = np.full(size, np.iinfo(np.int64).max)
+    np.minimum.at(first_row, d_at, np.flatnonzero(known))
+    wrong = ~lea_missing & np.where(suppressed, sliced > lea_count, sliced != lea_count)
+    if not wrong.any():
         return
-    rows = detail.assign(
-        _row=np.arange(len(frames["detail"]))[frames["detail"]["table"].isin(have).to_numpy()],
-        _known=detail["count"].fillna(0.0),
-        _missing=detail["count"].isna(),
-    )
-    slices = rows.groupby(_DETAIL_SUM_KEY, sort=False).agg(
-        sliced=("_known", "sum"), suppressed=("_missing", "any"), first_row=("_row", "min")
-    )
-    scope = detail[["school_year", "lea_id", "dimension", "table"]].drop_duplicates()
-    lea = _lea_counts_long(frames).merge(scope, on=["school_year", "lea_id", "table"])
-    lea = lea.assign(_missing=lea["count"].isna(), count=lea["count"].fillna(0.0))
-    lea = lea.groupby(_DETAIL_SUM_KEY, sort=False).agg(
-        lea_count=("count", "sum"), lea_missing=("_missing", "any")
-    )
-    both = slices.join(lea, how="outer").reset_index()
-    both["sliced"] = both["sliced"].fillna(0.0)
-    both["lea_count"] = both["lea_count"].fillna(0.0)
-    both["suppressed"] = both["suppressed"].astype("boolean").fillna(False).astype(bool)
-    both["lea_missing"] = both["lea_missing"].astype("boolean").fillna(False).astype(bool)
-    wrong = ~both["lea_missing"] & np.where(
-        both["suppressed"], both["sliced"] > both["lea_count"], both["sliced"] != both["lea_count"]
-    )
-    bad = both[wrong].sort_values("first_row", na_position="last")
-    for r in bad.itertuples(index=False):  # only the rows in error, to name them
-        key = f"{r.school_year} {r.lea_id} {r.race_ethnicity} {r.table}"
-        key += f" {r.code}" if r.code else ""
-        known = "known slices" if r.suppressed else "slices"
-        found = f"{key} by {r.dimension}: {known} sum to {r.sliced:g}, {r.table}.csv has {r.lea_count:g}"
-        row = None if pd.isna(r.first_row) else int(r.first_row) + 2
+    # name each key that does not add up from a row of its own (detail's first, else the LEA's)
+    lea_at = np.full(size, -1)
+    lea_at[l_at] = np.arange(len(l_at))
+    order = np.flatnonzero(wrong)
+    order = order[np.argsort(first_row[order], kind="stable")]
+    for k in order:  # only the keys in error, to name them
+        if first_row[k] != np.iinfo(np.int64).max:
+            source, i = detail, int(first_row[k])
+            dimension = str(detail["dimension"].iloc[i])
+            row = i + 2
+        else:
+            j = lea_at[k]
+            source, i = lea, int(l_row[j])
+            dimension = DIMENSIONS[int(l_dim[j])]
+            row = None
+        table, code = str(source["table"].iloc[i]), str(source["code"].iloc[i])
+        key = " ".join(str(source[c].iloc[i]) for c in ("school_year", "lea_id", "race_ethnicity"))
+        key += f" {table}" + (f" {code}" if code else "")
+        what = "known slices" if suppressed[k] else "slices"
+        found = (
+            f"{key} by {dimension}: {what} sum to {sliced[k]:g}, {table}.csv has {lea_count[k]:g}"
+        )
         problems.append(
             Problem(fname("detail"), row, "count", found,
                     "slices of a dimension do not add up to the LEA's count",
-                    f"Every student counted in {r.table}.csv is in exactly one slice of each "
+                    f"Every student counted in {table}.csv is in exactly one slice of each "
                     f"dimension given (slice {UNKNOWN_SLICE} when the value is not known); "
                     "correct the slices or the LEA count.")
         )  # fmt: skip
