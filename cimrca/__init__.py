@@ -8,6 +8,8 @@ line starts fast):
 - :func:`load_profile` reads a state profile (``california``, ``federal_defaults`` or a YAML path).
 - :func:`compute_results` computes the statewide results table in one vectorised pass;
   :func:`write_results`, :func:`read_results` and :func:`lea_slice` store and filter it.
+- :func:`compute_drilldown` decomposes every finding over schools, grade bands, student groups
+  and disabilities (``detail.csv``); :func:`concentration` summarises how concentrated it is.
 - :func:`compute_indicators` computes SPP/APR indicator rates, targets met and trends.
 - :func:`compute_monitoring` places every LEA at a monitoring level (Universal, Targeted 1-3,
   Intensive 1-3, cyclical) with the reasons; :func:`write_monitoring` / :func:`read_monitoring`
@@ -34,6 +36,8 @@ _EXPORTS = {
     "read_results": "methodology",
     "lea_slice": "methodology",
     "RESULT_COLUMNS": "methodology",
+    "compute_drilldown": "drilldown",
+    "concentration": "drilldown",
     "compute_indicators": "indicators",
     "indicator_sheet": "indicators",
     "MonitoringRules": "profiles",

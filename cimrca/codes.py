@@ -32,6 +32,13 @@ __all__ = [
     "TableName",
     "RatioType",
     "Reason",
+    "DIMENSIONS",
+    "DIMENSION_LABELS",
+    "UNKNOWN_SLICE",
+    "GRADE_BANDS",
+    "GENDERS",
+    "YES_NO",
+    "SLICE_LABELS",
 ]
 
 #: The seven racial/ethnic groups of 34 CFR 300.647(b)(2), in display order.
@@ -163,3 +170,39 @@ REASON_LABELS: dict[str, str] = {
     "group_below_min_n": "the group's base population is below the minimum n-size",
     "comparison_below_min": "neither the LEA nor the State comparison group meets the minimums",
 }
+
+
+# --- the drill-down below the LEA (drilldown.md section 1) ------------------------------------
+
+#: Dimensions of ``detail.csv``, in display order.
+DIMENSIONS: tuple[str, ...] = (
+    "school", "grade_band", "gender", "english_learner", "socioeconomically_disadvantaged",
+    "disability",
+)  # fmt: skip
+DIMENSION_LABELS: dict[str, str] = {
+    "school": "School",
+    "grade_band": "Grade band",
+    "gender": "Gender",
+    "english_learner": "English learner",
+    "socioeconomically_disadvantaged": "Socioeconomically disadvantaged",
+    "disability": "Disability",
+}
+#: The slice of the students without a value for a dimension.
+UNKNOWN_SLICE = "UNKNOWN"
+GRADE_BANDS: tuple[str, ...] = ("PK", "K-5", "6-8", "9-12", "UG")
+#: ``X`` is CALPADS' nonbinary.
+GENDERS: tuple[str, ...] = ("F", "M", "X")
+YES_NO: tuple[str, ...] = ("Y", "N")
+#: Display names of the slice codes of every dimension but ``school`` (schools.csv names those).
+SLICE_LABELS: dict[str, dict[str, str]] = {
+    "grade_band": {
+        "PK": "Preschool", "K-5": "Grades K-5", "6-8": "Grades 6-8", "9-12": "Grades 9-12",
+        "UG": "Ungraded",
+    },
+    "gender": {"F": "Female", "M": "Male", "X": "Nonbinary"},
+    "english_learner": {"Y": "English learners", "N": "Not English learners"},
+    "socioeconomically_disadvantaged": {
+        "Y": "Socioeconomically disadvantaged", "N": "Not socioeconomically disadvantaged",
+    },
+    "disability": {k: v for k, v in DISABILITY_LABELS.items() if k != ALL_DISABILITIES},
+}  # fmt: skip

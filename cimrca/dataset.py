@@ -20,10 +20,15 @@ import pandas as pd
 from .codes import (
     ALL_DISABILITIES,
     ALL_RACE_CODES,
+    DIMENSIONS,
     DISABILITIES,
     ENVIRONMENTS,
+    GENDERS,
+    GRADE_BANDS,
     REMOVAL_TYPES,
     STATE_TABLES,
+    UNKNOWN_SLICE,
+    YES_NO,
 )
 from .errors import DataValidationError, Problem
 from .values import as_bool, is_school_year
@@ -101,6 +106,24 @@ TABLES: dict[str, TableSpec] = {
         required=False,
         codes={"race_ethnicity": ALL_RACE_CODES, "table": tuple(STATE_TABLES)},
     ),
+    "detail": TableSpec(
+        "detail.csv",
+        ("school_year", "lea_id", "race_ethnicity", "dimension", "value", "table", "code", "count"),
+        key=("school_year", "lea_id", "race_ethnicity", "dimension", "value", "table", "code"),
+        required=False,
+        codes={
+            "race_ethnicity": ALL_RACE_CODES,
+            "dimension": DIMENSIONS,
+            "table": tuple(STATE_TABLES),
+        },
+    ),  # fmt: skip
+    "schools": TableSpec(
+        "schools.csv",
+        ("school_code", "school_name", "lea_id"),
+        key=("school_code",),
+        counts=(),
+        required=False,
+    ),
 }
 COUNT_TABLES = ("enrollment", "child_count", "environments", "discipline")
 #: The largest count one row may hold. California enrols about 5.9 million children in all, so
@@ -118,7 +141,9 @@ class Dataset:
     empty) count, so that missing and zero stay distinct. ``environments``, ``discipline``,
     ``state_totals``, ``indicators`` and ``targets`` are ``None`` when their files are absent
     (public CDE files give no discipline by race for students with disabilities): the categories
-    an absent table feeds are not calculated, reason ``missing_input``.
+    an absent table feeds are not calculated, reason ``missing_input``. ``detail`` (counts below
+    the LEA) and ``schools`` (school names) are ``None`` without ``detail.csv`` and
+    ``schools.csv``: there is then no drill-down (drilldown.md section 1).
     """
 
     path: Path | None
@@ -130,6 +155,8 @@ class Dataset:
     indicators: pd.DataFrame | None = None
     targets: pd.DataFrame | None = None
     state_totals: pd.DataFrame | None = None
+    detail: pd.DataFrame | None = None
+    schools: pd.DataFrame | None = None
     name: str = ""
     is_synthetic: bool = False
     description: str = ""
@@ -469,7 +496,7 @@ def _validated(
     vocabularies = {"school_year": years, "lea_id": lea_ids}
     coded: dict[str, dict[str, np.ndarray]] = {}
     for table, frame in frames.items():
-        if frame is None or table == "leas":
+        if frame is None or table in ("leas", "schools"):
             continue
         spec = TABLES[table]
         file = fname(table)
@@ -509,6 +536,10 @@ def _validated(
         frames["targets"] = _check_targets(targets, fname("targets"), problems)
     if frames["state_totals"] is not None:
         _check_state_codes(frames["state_totals"], fname("state_totals"), problems)
+    if frames["schools"] is not None:
+        _check_schools(frames["schools"], lea_ids, fname("schools"), problems)
+    if frames["detail"] is not None:
+        _check_detail(frames, fname, problems)
     if problems:
         raise DataValidationError(problems)
 
@@ -531,6 +562,8 @@ def _validated(
         indicators=frames["indicators"],
         targets=frames["targets"],
         state_totals=frames["state_totals"],
+        detail=frames["detail"],
+        schools=frames["schools"],
         name=str(meta.get("name", "")),
         is_synthetic=bool(meta.get("synthetic", False)),
         description=str(meta.get("description", "") or ""),
@@ -704,3 +737,172 @@ def _check_state_codes(state_totals, file, problems) -> None:
             bad = rows & ~state_totals["code"].isin(allowed)
             fix = f"Use one of {', '.join(allowed)} for {table} rows."
         _report(problems, bad, file, "code", state_totals["code"], f"unknown code for {table}", fix)
+
+
+# --- the drill-down tables (drilldown.md section 1) -------------------------------------------
+
+#: Slice codes of each dimension of ``detail.csv`` (``school``: a 7-digit CDE school code);
+#: every dimension also has the slice ``UNKNOWN`` (students without a value).
+SLICE_VALUES: dict[str, tuple[str, ...]] = {
+    "grade_band": GRADE_BANDS,
+    "gender": GENDERS,
+    "english_learner": YES_NO,
+    "socioeconomically_disadvantaged": YES_NO,
+    "disability": DISABILITIES,
+}
+_SCHOOL_CODE = r"\d{7}"
+
+
+def _check_schools(schools, lea_ids, file, problems) -> None:
+    """``schools.csv``: 7-digit codes, each school once, with a known LEA and a name."""
+    code = schools["school_code"]
+    _report(problems, ~code.str.fullmatch(_SCHOOL_CODE), file, "school_code", code,
+            "school_code is not a 7-digit CDE school code",
+            "Use the last 7 digits of the 14-digit CDS code, keeping leading zeros.")  # fmt: skip
+    _report(problems, code.duplicated(keep="first"), file, "school_code", code,
+            "duplicate school", "List each school once, with the LEA it belongs to.")  # fmt: skip
+    if lea_ids is not None:
+        unknown = ~schools["lea_id"].isin(lea_ids)
+        _report(problems, unknown, file, "lea_id", schools["lea_id"], "LEA is not in leas.csv",
+                "Add the LEA to leas.csv or correct the code.")  # fmt: skip
+    empty = schools["school_name"] == ""
+    _report(problems, empty, file, "school_name", schools["school_name"],
+            "school name is empty", "Give every school its name.")  # fmt: skip
+
+
+def _check_detail(frames, fname: Callable[[str], str], problems: list[Problem]) -> None:
+    """Every rule of ``detail.csv`` beyond the generic ones (codes, duplicates, LEAs, years).
+
+    Slice codes by dimension; table codes (as in ``state_totals.csv``); no ``disability``
+    slices of enrollment (drilldown.md section 2); a school of another LEA than
+    ``schools.csv`` gives; and the partition rule: for every (school year, LEA, dimension,
+    group, table, code) the slices sum to the LEA table's count (an absent LEA row is zero).
+    A suppressed (empty) slice makes the sum a lower bound: the known slices may then not
+    exceed the LEA's count. Where the LEA's own count is missing nothing can be checked.
+    """
+    detail = frames["detail"]
+    file = fname("detail")
+    dimension, value = detail["dimension"], detail["value"]
+    ok = value.eq(UNKNOWN_SLICE) | (dimension.eq("school") & value.str.fullmatch(_SCHOOL_CODE))
+    for name, values in SLICE_VALUES.items():
+        ok |= dimension.eq(name) & value.isin(values)
+    for name in DIMENSIONS:  # six dimensions: a loop over rules, not over rows
+        allowed = ("a 7-digit CDE school code",) if name == "school" else SLICE_VALUES[name]
+        _report(problems, dimension.eq(name) & ~ok, file, "value", value,
+                f"unknown {name} slice",
+                f"Use {', '.join(allowed)} or {UNKNOWN_SLICE} (no value).")  # fmt: skip
+    _check_state_codes(detail, file, problems)
+    no_disability = dimension.eq("disability") & detail["table"].eq("enrollment")
+    _report(problems, no_disability, file, "dimension", dimension,
+            "enrollment has no disability slices",
+            "Slice child_count, environments and discipline by disability, not enrollment.")  # fmt: skip
+    schools = frames["schools"]
+    if schools is not None:
+        owner = value.map(dict(zip(schools["school_code"], schools["lea_id"], strict=False)))
+        other = dimension.eq("school") & owner.notna() & owner.ne(detail["lea_id"])
+        _report(problems, other, file, "value",
+                value + " (LEA " + detail["lea_id"] + "; schools.csv: LEA " + owner.fillna("") + ")",
+                "school belongs to another LEA in schools.csv",
+                "Correct the school code or the LEA, or schools.csv.")  # fmt: skip
+    _check_partition(frames, fname, problems)
+
+
+def _lea_counts_long(frames) -> pd.DataFrame:
+    """The four LEA count tables as one long frame (school_year, lea_id, race, table, code)."""
+    parts = []
+    for table, column in STATE_TABLES.items():
+        frame = frames[table]
+        if frame is None:
+            continue
+        code = frame[column] if column is not None else ""
+        parts.append(
+            frame[["school_year", "lea_id", "race_ethnicity", "count"]].assign(
+                table=table, code=code
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def _check_partition(frames, fname: Callable[[str], str], problems: list[Problem]) -> None:
+    """The slices of each dimension sum to the LEA table's count (drilldown.md section 1).
+
+    Keys are integer-coded column by column and summed with ``bincount`` (no string groupby):
+    the check stays a small part of loading at statewide size.
+    """
+    detail = frames["detail"]
+    lea = _lea_counts_long(frames)
+    columns = ["school_year", "lea_id", "race_ethnicity", "table", "code"]
+    d_codes, l_codes = {}, {}
+    for column in columns:  # five key columns: a loop over columns, not rows
+        codes, uniques = pd.factorize(pd.concat([detail[column], lea[column]], ignore_index=True))
+        d_codes[column], l_codes[column] = codes[: len(detail)], codes[len(detail) :]
+        d_codes[f"n_{column}"] = len(uniques) + 1
+    n_dim = len(DIMENSIONS)
+    dim = positions(detail["dimension"], DIMENSIONS)
+    have = [t for t in STATE_TABLES if frames[t] is not None]
+    # unknown dimensions are reported elsewhere; slices of an absent table cannot be checked
+    known = (dim >= 0) & detail["table"].isin(have).to_numpy()
+
+    def combine(codes, dimension, outer=("school_year", "lea_id"), inner=("table",)):
+        key = np.zeros(len(dimension), dtype=np.int64)
+        for column in outer:
+            key = key * d_codes[f"n_{column}"] + codes[column]
+        key = key * (n_dim + 1) + dimension
+        for column in inner:
+            key = key * d_codes[f"n_{column}"] + codes[column]
+        return key
+
+    full = ("race_ethnicity", "table", "code")
+    d_key = combine(d_codes, dim, inner=full)[known]
+    scope = np.unique(combine(d_codes, dim)[known])
+    l_keys, l_rows, l_dims = [], [], []
+    for i in range(n_dim):  # six dimensions: the LEA rows each one must partition
+        dimension = np.full(len(lea), i)
+        inside = np.isin(combine(l_codes, dimension), scope)
+        l_keys.append(combine(l_codes, dimension, inner=full)[inside])
+        l_rows.append(np.flatnonzero(inside))
+        l_dims.append(dimension[inside])
+    l_key, l_row, l_dim = (np.concatenate(a) for a in (l_keys, l_rows, l_dims))
+    keys, inverse = np.unique(np.concatenate([d_key, l_key]), return_inverse=True)
+    d_at, l_at = inverse[: len(d_key)], inverse[len(d_key) :]
+    size = len(keys)
+    d_count = detail["count"].to_numpy(dtype=float)[known]
+    l_count = lea["count"].to_numpy(dtype=float)[l_row]
+    sliced = np.bincount(d_at, weights=np.nan_to_num(d_count), minlength=size)
+    suppressed = np.bincount(d_at, weights=np.isnan(d_count), minlength=size) > 0
+    lea_count = np.bincount(l_at, weights=np.nan_to_num(l_count), minlength=size)
+    lea_missing = np.bincount(l_at, weights=np.isnan(l_count), minlength=size) > 0
+    first_row = np.full(size, np.iinfo(np.int64).max)
+    np.minimum.at(first_row, d_at, np.flatnonzero(known))
+    wrong = ~lea_missing & np.where(suppressed, sliced > lea_count, sliced != lea_count)
+    if not wrong.any():
+        return
+    # name each key that does not add up from a row of its own (detail's first, else the LEA's)
+    lea_at = np.full(size, -1)
+    lea_at[l_at] = np.arange(len(l_at))
+    order = np.flatnonzero(wrong)
+    order = order[np.argsort(first_row[order], kind="stable")]
+    for k in order:  # only the keys in error, to name them
+        if first_row[k] != np.iinfo(np.int64).max:
+            source, i = detail, int(first_row[k])
+            dimension = str(detail["dimension"].iloc[i])
+            row = i + 2
+        else:
+            j = lea_at[k]
+            source, i = lea, int(l_row[j])
+            dimension = DIMENSIONS[int(l_dim[j])]
+            row = None
+        table, code = str(source["table"].iloc[i]), str(source["code"].iloc[i])
+        key = " ".join(str(source[c].iloc[i]) for c in ("school_year", "lea_id", "race_ethnicity"))
+        key += f" {table}" + (f" {code}" if code else "")
+        what = "known slices" if suppressed[k] else "slices"
+        found = (
+            f"{key} by {dimension}: {what} sum to {sliced[k]:g}, {table}.csv has {lea_count[k]:g}"
+        )
+        problems.append(
+            Problem(fname("detail"), row, "count", found,
+                    "slices of a dimension do not add up to the LEA's count",
+                    f"Every student counted in {table}.csv is in exactly one slice of each "
+                    f"dimension given (slice {UNKNOWN_SLICE} when the value is not known); "
+                    "correct the slices or the LEA count.")
+        )  # fmt: skip

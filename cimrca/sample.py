@@ -51,12 +51,15 @@ __all__ = [
     "BuiltInCase",
     "CANONICAL_FILES",
     "DESIGN_THRESHOLD",
+    "DRILLDOWN_CASES",
+    "DrilldownCase",
     "DISABILITY_MIX",
     "IDENTIFICATION_RATE",
     "INDICATORS",
     "IndicatorSpec",
     "STATE_RACE_SHARES",
     "built_in_cases",
+    "generate_detail",
     "generate_sample",
     "school_years",
     "write_sample",
@@ -205,7 +208,7 @@ CHARTER_HIGH_SCHOOL_SHARE = 0.3
 
 CANONICAL_FILES: tuple[str, ...] = (
     "leas.csv", "enrollment.csv", "child_count.csv", "environments.csv", "discipline.csv",
-    "indicators.csv", "targets.csv", "state_totals.csv",
+    "indicators.csv", "targets.csv", "state_totals.csv", "detail.csv", "schools.csv",
 )  # fmt: skip
 _WRITTEN_TABLES = ("leas", "enrollment", "child_count", "environments", "discipline",
                    "indicators", "targets")  # fmt: skip
@@ -581,7 +584,8 @@ def write_sample(
     """Generate the sample and write it to ``out_dir`` as a canonical data set.
 
     Writes ``leas.csv``, ``enrollment.csv``, ``child_count.csv``, ``environments.csv``,
-    ``discipline.csv``, ``indicators.csv``, ``targets.csv``, ``dataset.yaml`` (``synthetic:
+    ``discipline.csv``, ``indicators.csv``, ``targets.csv``, ``detail.csv`` and ``schools.csv``
+    (:func:`generate_detail`), ``dataset.yaml`` (``synthetic:
     true`` and the command that makes it) and ``README.md`` (the built-in cases), each atomically.
 
     Parameters
@@ -635,6 +639,9 @@ def write_sample(
     contents: dict[str, str] = {f"{name}.csv": _to_csv(tables[name]) for name in _WRITTEN_TABLES}
     contents["dataset.yaml"] = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
     contents["README.md"] = _readme(tables, cases, meta, years)
+    drill = generate_detail(tables, n_leas=n_leas, seed=seed)
+    contents.update({f"{name}.csv": _to_csv(frame) for name, frame in drill.items()})
+    contents["README.md"] += _detail_readme(drill, cases)
     _refuse_to_clobber(out, contents)
     out.mkdir(parents=True, exist_ok=True)
     for name, text in contents.items():
@@ -650,6 +657,8 @@ def write_sample(
     ]
     for name in _WRITTEN_TABLES:
         lines.append(f"  {name}.csv: {len(tables[name]):,} rows")
+    for name, frame in drill.items():
+        lines.append(f"  {name}.csv: {len(frame):,} rows")
     lines.append(f"  built-in cases: {len(cases)} (listed in {out / 'README.md'})")
     return lines
 
@@ -1329,4 +1338,373 @@ def _readme(
         "small LEAs use the alternate risk ratio too.",
         "",
     ]
+    return "\n".join(lines)
+
+
+# --- the drill-down below the LEA: detail.csv and schools.csv (drilldown.md section 4) ---------
+
+#: School years sliced in ``detail.csv``, counted back from the latest (the findings' year).
+DETAIL_YEARS = 1
+#: LEA types given schools and detail counts ("for its districts"; a charter is one school).
+DETAIL_LEA_TYPES: tuple[str, ...] = ("district", "county_office")
+#: Average enrollment of a school, and the log standard deviation of school sizes.
+SCHOOL_SIZE = 600.0
+SCHOOL_SIZE_SD = 0.35
+#: How much larger a middle and a high school are than an elementary school.
+LEVEL_SIZE: Mapping[str, float] = {"Elementary": 1.0, "Middle": 1.6, "High": 2.6}
+#: Shares of elementary, middle and high schools by kind of LEA.
+LEVEL_SHARES: Mapping[str, tuple[float, float, float]] = {
+    "unified": (0.6, 0.2, 0.2), "elementary": (0.75, 0.25, 0.0), "high": (0.0, 0.0, 1.0),
+    "county_office": (0.34, 0.33, 0.33),
+}  # fmt: skip
+#: How unevenly each group spreads over an LEA's schools (log standard deviation).
+SCHOOL_GROUP_SD = 0.3
+#: Grade bands (PK, K-5, 6-8, 9-12, UG) of each table's children (CALPADS-like proportions;
+#: preschool children with disabilities are a tenth of the child count, removals peak in 6-12).
+GRADE_MIX: Mapping[str, tuple[float, ...]] = {
+    "enrollment": (0.02, 0.47, 0.22, 0.285, 0.005),
+    "child_count": (0.10, 0.42, 0.22, 0.25, 0.01),
+    "environments": (0.01, 0.45, 0.24, 0.29, 0.01),
+    "discipline": (0.0, 0.15, 0.40, 0.44, 0.01),
+}  # fmt: skip
+#: Grade bands an LEA serves, by kind (elementary districts K-8, high school districts 9-12).
+GRADE_SERVED: Mapping[str, tuple[bool, ...]] = {
+    "unified": (True,) * 5, "county_office": (True,) * 5,
+    "elementary": (True, True, True, False, True), "high": (False, False, False, True, True),
+}  # fmt: skip
+#: Shares (F, M, X) by table: boys are about two thirds of children with disabilities.
+GENDER_MIX: Mapping[str, tuple[float, float, float]] = {
+    "enrollment": (0.486, 0.509, 0.005), "child_count": (0.33, 0.665, 0.005),
+    "environments": (0.33, 0.665, 0.005), "discipline": (0.22, 0.775, 0.005),
+}  # fmt: skip
+#: Share of English learners and of socioeconomically disadvantaged students by table.
+ENGLISH_LEARNER_SHARE: Mapping[str, float] = {
+    "enrollment": 0.18, "child_count": 0.27, "environments": 0.27, "discipline": 0.22,
+}  # fmt: skip
+DISADVANTAGED_SHARE: Mapping[str, float] = {
+    "enrollment": 0.61, "child_count": 0.68, "environments": 0.68, "discipline": 0.76,
+}  # fmt: skip
+#: Relative likelihood, by disability, of the most restrictive settings and of removals.
+RESTRICTIVE_SETTINGS: tuple[str, ...] = ("RC_LT40", "SEP_SCHOOL", "RESIDENTIAL")
+RESTRICTIVE_FACTORS: Mapping[str, float] = {
+    "ID": 4.0, "AUT": 3.0, "MD": 6.0, "DB": 5.0, "ED": 2.5, "SLD": 0.3, "SLI": 0.2, "DD": 1.5,
+}  # fmt: skip
+REMOVAL_FACTORS: Mapping[str, float] = {
+    "ED": 4.0, "OHI": 2.0, "SLD": 1.2, "AUT": 0.6, "ID": 0.8, "SLI": 0.4, "DD": 0.1,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DrilldownCase:
+    """A designed concentration of a built-in case's finding (drilldown.md section 4).
+
+    ``schools`` picks the schools that get the finding's outcome ``boost`` times their share:
+    the ``n_schools`` largest of ``level``; ``grade_band`` is boosted likewise. A case with no
+    boost is spread in proportion to each school's students (no uneven spread either).
+    """
+
+    case: str
+    table: str
+    code: str
+    purpose: str
+    level: str = ""
+    n_schools: int = 0
+    boost: float = 1.0
+    grade_band: str = ""
+    grade_boost: float = 1.0
+
+
+#: The designed drill-down cases, on LEAs of :data:`BUILT_IN_CASES`.
+DRILLDOWN_CASES: tuple[DrilldownCase, ...] = (
+    DrilldownCase(
+        "sd_ident_ed_bl", "child_count", "ED",
+        "concentrated in two of its schools (its two largest middle schools) and in grades 6-8",
+        level="Middle", n_schools=2, boost=12.0, grade_band="6-8", grade_boost=8.0,
+    ),
+    DrilldownCase(
+        "sd_disc_oss_le10_bl", "discipline", "OSS_LE10",
+        "concentrated in one high school (its largest)",
+        level="High", n_schools=1, boost=15.0,
+    ),
+    DrilldownCase(
+        "sd_ident_aut_as", "child_count", "AUT",
+        "spread evenly: every school in proportion to its students, no school over 30% of the "
+        "excess",
+    ),
+)  # fmt: skip
+
+
+def generate_detail(
+    tables: Mapping[str, pd.DataFrame],
+    *,
+    n_leas: int = 50,
+    seed: int = 2024,
+) -> dict[str, pd.DataFrame]:
+    """``detail.csv`` and ``schools.csv`` for the districts of a generated sample.
+
+    Parameters
+    ----------
+    tables
+        The tables :func:`generate_sample` returned for the same ``n_leas`` and ``seed``.
+    n_leas, seed
+        As for :func:`generate_sample` (they place the built-in cases).
+
+    Returns
+    -------
+    dict of str to DataFrame
+        ``schools`` (``school_code``, ``school_name``, ``lea_id``) and ``detail`` (the columns
+        of drilldown.md section 1) for districts and county offices, the latest
+        :data:`DETAIL_YEARS` school year(s). Each LEA count is split over the slices of every
+        dimension by largest remainders, so the slices add up to it exactly; zero slices are
+        left out (an absent row means zero); suppressed LEA counts get no slices.
+
+    Notes
+    -----
+    Slices are drawn independently by dimension (the file never crosses two dimensions).
+    :data:`DRILLDOWN_CASES` tilt chosen findings toward some schools and a grade band.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(5)[4])
+    directory = _directory(n_leas, np.random.default_rng(np.random.SeedSequence(seed).spawn(4)[0]))
+    leas = directory.leas
+    years = sorted(tables["enrollment"]["school_year"].unique())[-DETAIL_YEARS:]
+    chosen = leas["lea_type"].isin(DETAIL_LEA_TYPES).to_numpy()
+    counts = _detail_base(tables, years, leas["lea_id"][chosen])
+    schools = _schools(directory, chosen, counts, rng)
+    case_leas = {
+        case.key: leas["lea_id"].iloc[lea]
+        for case, lea in zip(directory.cases, directory.case_leas, strict=True)
+    }
+    kind = pd.Series(directory.kind, index=leas["lea_id"])
+    parts = [
+        _school_slices(counts, schools, case_leas, rng),
+        _grade_slices(counts, kind, case_leas),
+        _share_slices(counts, "gender", ("F", "M", "X"), GENDER_MIX),
+        _share_slices(counts, "english_learner", ("Y", "N"),
+                      {t: (s, 1 - s) for t, s in ENGLISH_LEARNER_SHARE.items()}),
+        _share_slices(counts, "socioeconomically_disadvantaged", ("Y", "N"),
+                      {t: (s, 1 - s) for t, s in DISADVANTAGED_SHARE.items()}),
+        _disability_slices(counts, tables, years),
+    ]  # fmt: skip
+    detail = _apportioned(counts, pd.concat(parts, ignore_index=True))
+    return {"schools": schools[["school_code", "school_name", "lea_id"]], "detail": detail}
+
+
+def _detail_base(tables, years, lea_ids) -> pd.DataFrame:
+    """The LEA counts to slice, one long frame with a row id ``_key`` (zero and missing left out)."""
+    frames = []
+    for table, column in (("enrollment", None), ("child_count", "disability"),
+                          ("environments", "environment"), ("discipline", "removal_type")):  # fmt: skip
+        frame = tables[table]
+        frame = frame[frame["school_year"].isin(years) & frame["lea_id"].isin(lea_ids)]
+        frames.append(
+            pd.DataFrame({
+                "school_year": frame["school_year"].to_numpy(),
+                "lea_id": frame["lea_id"].to_numpy(),
+                "race_ethnicity": frame["race_ethnicity"].to_numpy(),
+                "table": table,
+                "code": frame[column].to_numpy() if column else "",
+                "total": frame["count"].to_numpy(dtype=float),
+            })
+        )  # fmt: skip
+    out = pd.concat(frames, ignore_index=True)
+    out = out[out["total"].fillna(0) > 0].reset_index(drop=True)
+    out["_key"] = np.arange(len(out))
+    return out
+
+
+def _schools(directory, chosen, counts, rng) -> pd.DataFrame:
+    """Invented schools of each chosen LEA: code, name, level and share of the LEA's students."""
+    leas = directory.leas
+    enrolled = counts[counts["table"].eq("enrollment")].groupby("lea_id")["total"].sum()
+    lea_ids = leas["lea_id"][chosen].to_numpy()
+    kind = directory.kind[chosen]
+    n = np.maximum(1, np.round(enrolled.reindex(lea_ids).fillna(0).to_numpy() / SCHOOL_SIZE))
+    n = n.astype(int)
+    lea = np.repeat(np.arange(len(lea_ids)), n)
+    position = (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n) + 0.5) / n[lea]
+    shares = np.array([LEVEL_SHARES[k] for k in kind])[lea]
+    level_index = (position[:, None] > np.cumsum(shares, axis=1)[:, :2]).sum(axis=1)
+    level = np.array(list(LEVEL_SIZE), dtype=object)[level_index]
+    size = pd.Series(level).map(LEVEL_SIZE).to_numpy() * np.exp(
+        SCHOOL_SIZE_SD * rng.standard_normal(len(lea))
+    )
+    share = size / np.bincount(lea, weights=size)[lea]
+    codes = np.sort(rng.choice(np.arange(6_000_000, 7_000_000), size=len(lea), replace=False))
+    first = rng.choice(np.array(_NAME_FIRST, dtype=object), size=len(lea))
+    second = rng.choice(np.array(_NAME_SECOND, dtype=object), size=len(lea))
+    name = pd.Series(first + " " + second + " " + level + " School")
+    return pd.DataFrame({
+        "school_code": np.char.zfill(codes.astype(str), 7),
+        "school_name": name.to_numpy(dtype=str),
+        "lea_id": lea_ids[lea],
+        "level": level,
+        "share": share,
+    })  # fmt: skip
+
+
+def _school_slices(counts, schools, case_leas, rng) -> pd.DataFrame:
+    """Weights of each school: its share of the LEA, an uneven spread by group, and the cases."""
+    case_lea_ids = set(case_leas.values())
+    noise = pd.DataFrame({
+        "school_code": np.repeat(schools["school_code"].to_numpy(), len(ALL_RACE_CODES)),
+        "race_ethnicity": np.tile(np.array(ALL_RACE_CODES, dtype=object), len(schools)),
+        "_noise": np.exp(SCHOOL_GROUP_SD * rng.standard_normal(len(schools) * len(ALL_RACE_CODES))),
+    })  # fmt: skip
+    rows = counts.merge(schools[["school_code", "lea_id", "level", "share"]], on="lea_id")
+    rows = rows.merge(noise, on=["school_code", "race_ethnicity"])
+    even = rows["lea_id"].isin(case_lea_ids).to_numpy()
+    weight = rows["share"].to_numpy() * np.where(even, 1.0, rows["_noise"].to_numpy())
+    for case in DRILLDOWN_CASES:  # three designed cases: a loop over rules
+        if case.n_schools == 0 or case.case not in case_leas:
+            continue
+        own = schools[schools["lea_id"].eq(case_leas[case.case]) & schools["level"].eq(case.level)]
+        picked = own.nlargest(case.n_schools, "share")["school_code"]
+        tilt = _case_rows(rows, case, case_leas) & rows["school_code"].isin(picked).to_numpy()
+        weight = np.where(tilt, weight * case.boost, weight)
+    return (
+        rows[["_key", "school_code"]]
+        .rename(columns={"school_code": "value"})
+        .assign(dimension="school", weight=weight)
+    )
+
+
+def _case_rows(rows: pd.DataFrame, case: DrilldownCase, case_leas) -> np.ndarray:
+    """Rows of the finding's outcome: the case's LEA, group, table and code."""
+    built = {c.key: c for c in BUILT_IN_CASES}[case.case]
+    return (
+        rows["lea_id"].eq(case_leas[case.case]) & rows["race_ethnicity"].eq(built.race)
+        & rows["table"].eq(case.table) & rows["code"].eq(case.code)
+    ).to_numpy()  # fmt: skip
+
+
+def _grade_slices(counts, kind: pd.Series, case_leas) -> pd.DataFrame:
+    from .codes import GRADE_BANDS
+
+    mix = np.array([GRADE_MIX[t] for t in counts["table"]])
+    served = np.array([GRADE_SERVED[k] for k in kind.reindex(counts["lea_id"]).to_numpy()])
+    weight = mix * served
+    for case in DRILLDOWN_CASES:
+        if case.grade_band and case.case in case_leas:
+            band = GRADE_BANDS.index(case.grade_band)
+            weight[_case_rows(counts, case, case_leas), band] *= case.grade_boost
+    return _wide_to_long(counts, "grade_band", GRADE_BANDS, weight)
+
+
+def _share_slices(counts, dimension, values, mix) -> pd.DataFrame:
+    weight = np.array([mix[t] for t in counts["table"]])
+    return _wide_to_long(counts, dimension, values, weight)
+
+
+def _disability_slices(counts, tables, years) -> pd.DataFrame:
+    """Children with disabilities by their disability: the LEA group's own mix, tilted toward
+    the disabilities seen most in restrictive settings (placement) and in removals."""
+    cc = tables["child_count"]
+    cc = cc[cc["school_year"].isin(years)]
+    mix = cc.pivot_table(index=["school_year", "lea_id", "race_ethnicity"], columns="disability",
+                         values="count", aggfunc="sum").reindex(columns=list(DISABILITIES))  # fmt: skip
+    mix = mix.fillna(0.0)
+    sliced = counts[counts["table"].ne("enrollment")]
+    keys = pd.MultiIndex.from_frame(sliced[["school_year", "lea_id", "race_ethnicity"]])
+    weight = mix.reindex(keys).fillna(0.0).to_numpy()
+    restrictive = np.array([RESTRICTIVE_FACTORS.get(d, 1.0) for d in DISABILITIES])
+    removal = np.array([REMOVAL_FACTORS.get(d, 1.0) for d in DISABILITIES])
+    table, code = sliced["table"].to_numpy(), sliced["code"].to_numpy()
+    weight = np.where((table == "environments")[:, None] & np.isin(code, RESTRICTIVE_SETTINGS)[:, None],
+                      weight * restrictive, weight)  # fmt: skip
+    weight = np.where((table == "discipline")[:, None], weight * removal, weight)
+    own = np.array(DISABILITIES)[None, :] == code[:, None]
+    weight = np.where((table == "child_count")[:, None], own.astype(float), weight)
+    return _wide_to_long(sliced, "disability", DISABILITIES, weight)
+
+
+def _wide_to_long(counts, dimension, values, weight: np.ndarray) -> pd.DataFrame:
+    n = len(values)
+    return pd.DataFrame({
+        "_key": np.repeat(counts["_key"].to_numpy(), n),
+        "value": np.tile(np.array(values, dtype=object), len(counts)),
+        "dimension": dimension,
+        "weight": weight.reshape(-1),
+    })  # fmt: skip
+
+
+def _apportioned(counts: pd.DataFrame, slices: pd.DataFrame) -> pd.DataFrame:
+    """Split each LEA count over its slices by largest remainders (Hamilton's method).
+
+    The slices of a dimension then sum to the LEA count exactly. Where every weight of a
+    count is zero, the count is split evenly.
+    """
+    from .codes import DIMENSIONS
+
+    group = pd.factorize(pd.MultiIndex.from_arrays([slices["_key"], slices["dimension"]]))[0]
+    weight = slices["weight"].to_numpy(dtype=float)
+    total_weight = np.bincount(group, weights=weight)
+    weight = np.where(total_weight[group] > 0, weight, 1.0)
+    total_weight = np.bincount(group, weights=weight)
+    total = counts["total"].to_numpy()[slices["_key"].to_numpy()]
+    exact = total * weight / total_weight[group]
+    count = np.floor(exact + 1e-9)
+    left = np.round(total - np.bincount(group, weights=count)[group])
+    order = np.lexsort((np.arange(len(group)), -(exact - count), group))
+    start = np.r_[0, np.flatnonzero(np.diff(group[order])) + 1]
+    size = np.diff(np.r_[start, len(group)])
+    rank = np.empty(len(group), dtype=np.int64)
+    rank[order] = np.arange(len(group)) - np.repeat(start, size)
+    count = count + (rank < left)
+    base = counts.iloc[slices["_key"].to_numpy()].reset_index(drop=True)
+    detail = pd.DataFrame({
+        "school_year": base["school_year"].to_numpy(),
+        "lea_id": base["lea_id"].to_numpy(),
+        "race_ethnicity": base["race_ethnicity"].to_numpy(),
+        "dimension": slices["dimension"].to_numpy(),
+        "value": slices["value"].to_numpy(),
+        "table": base["table"].to_numpy(),
+        "code": base["code"].to_numpy(),
+        "count": count,
+    })  # fmt: skip
+    detail = detail[detail["count"] > 0]
+    order_keys = {
+        "dimension": DIMENSIONS, "race_ethnicity": ALL_RACE_CODES,
+        "table": ("enrollment", "child_count", "environments", "discipline"),
+    }  # fmt: skip
+    sort = detail.assign(**{
+        f"_{c}": pd.Categorical(detail[c], categories=v).codes for c, v in order_keys.items()
+    })  # fmt: skip
+    sort = sort.sort_values(["school_year", "lea_id", "_dimension", "value", "_race_ethnicity",
+                             "_table", "code"], kind="stable")  # fmt: skip
+    return sort[list(detail.columns)].reset_index(drop=True)
+
+
+def _detail_readme(drill: Mapping[str, pd.DataFrame], cases: pd.DataFrame) -> str:
+    """The README section on ``detail.csv``, ``schools.csv`` and the designed drill-down cases."""
+    detail = drill["detail"]
+    lea_ids = cases.set_index("case")["lea_id"]
+    names = cases.set_index("case")["lea_name"]
+    lines = [
+        "",
+        "## Drill-down below the LEA (`detail.csv`, `schools.csv`)",
+        "",
+        f"- `schools.csv`: {len(drill['schools']):,} invented schools (7-digit codes, names and "
+        "their LEA) of the districts and the county office; a charter is one school and has none.",
+        f"- `detail.csv`: {len(detail):,} rows for {detail['lea_id'].nunique()} LEAs, school year "
+        f"{', '.join(sorted(detail['school_year'].unique()))} (the year of the findings). Each "
+        "count of enrollment, child count, environments and discipline is split by school, grade "
+        "band, gender, English learner, socioeconomically disadvantaged and (children with "
+        "disabilities) disability; the slices of a dimension add up to the LEA's count exactly. "
+        "Zero slices are left out.",
+        "",
+        "Designed drill-down cases (drilldown.md section 4):",
+        "",
+        "| case | lea_id | LEA | finding | designed concentration |",
+        "|---|---|---|---|---|",
+    ]
+    built = {c.key: c for c in BUILT_IN_CASES}
+    for case in DRILLDOWN_CASES:
+        if case.case not in lea_ids.index:
+            continue
+        b = built[case.case]
+        lines.append(
+            f"| `{case.case}` | `{lea_ids[case.case]}` | {names[case.case]} | `{b.category}` "
+            f"{b.race} | {case.purpose} |"
+        )
+    lines.append("")
     return "\n".join(lines)

@@ -429,7 +429,10 @@ def test_write_sample_writes_every_table_and_marks_it_synthetic(tmp_path):
     lines = write_sample(tmp_path / "out", n_leas=15, n_years=2, seed=3)
     assert lines[0].startswith("Wrote a synthetic data set")
     files = {p.name for p in (tmp_path / "out").iterdir()}
-    assert files == {f"{t}.csv" for t in WRITTEN} | {"dataset.yaml", "README.md"}
+    assert files == {f"{t}.csv" for t in (*WRITTEN, "detail", "schools")} | {
+        "dataset.yaml",
+        "README.md",
+    }
     meta = yaml.safe_load((tmp_path / "out" / "dataset.yaml").read_text())
     assert meta["synthetic"] is True
     assert meta["source"] == "cimrca sample --leas 15 --years 2 --seed 3"

@@ -9,7 +9,8 @@ returns an :class:`~cimrca.importers.common.ImportedFile` of canonical rows:
   ``child_count`` (disability ``ALL``), ``environments`` and ``state_totals``.
 - :func:`read_suspension`, :func:`read_chronic`: students-with-disabilities rows ->
   ``indicators`` (``SUSP_SWD``, ``CHRONIC_SWD``).
-- :func:`read_directory`: ``pubschls.txt`` -> ``leas``.
+- :func:`read_directory`: ``pubschls.txt`` -> ``leas`` and ``schools`` (every school, named,
+  with the LEA it belongs to: drilldown.md section 1).
 
 Charter schools (data.md section 2): every district appears once per charter filter
 (``ALL``/``All``, ``Y``/``Yes``, ``N``/``No``). No child may be counted in two LEAs, so when
@@ -30,6 +31,8 @@ from ..errors import ImportError_
 from .common import (
     CDE_RACE_CODES,
     ROW,
+    TABLE_COLUMNS,
+    TABLES,
     ImportedFile,
     RawTable,
     finalise,
@@ -90,6 +93,10 @@ _SPEDPS_WHAT = "CDE special education enrollment by program setting file (spedps
 _SUSPENSION_WHAT = "CDE suspension data file (suspension*.txt)"
 _CHRONIC_WHAT = "CDE chronic absenteeism file (chronicabsenteeism*.txt)"
 _DIRECTORY_WHAT = "CDE Public Schools and Districts file (pubschls.txt)"
+# schools.csv joins the tables an import may write (drilldown.md section 1). Its LEA is part of
+# the key so that the LEA code is stored as text, leading zeros kept.
+TABLES.setdefault("schools", (("school_code", "lea_id"), ("school_name",)))
+TABLE_COLUMNS.setdefault("schools", ("school_code", "school_name", "lea_id"))
 
 
 def _charter_filter(values: pd.Series) -> pd.Series:
@@ -412,14 +419,16 @@ def read_chronic(path: Path, *, lea_ids: frozenset[str] | None = None) -> Import
 
 
 def read_directory(path: Path) -> ImportedFile:
-    """Read ``pubschls.txt`` into ``leas`` rows.
+    """Read ``pubschls.txt`` into ``leas`` and ``schools`` rows.
 
     Returns
     -------
     ImportedFile
         ``leas`` with ``lea_id``, ``lea_name``, ``county``, ``lea_type``, ``status``,
         ``charter`` (``Y``/``N``), ``parent_lea_id`` (a charter's district) and
-        ``funding_type``.
+        ``funding_type``; ``schools`` (``school_code``, ``school_name``, ``lea_id``) for every
+        school record: the last 7 digits of its CDS code, its name, and its LEA (a charter
+        school is its own LEA, any other school belongs to its district or county office).
 
     Notes
     -----
@@ -495,6 +504,23 @@ def read_directory(path: Path) -> ImportedFile:
         )
     skipped = len(f) - len(leas)
     if skipped:
-        notes.append(f"{skipped} school record(s) that are not charter schools skipped")
+        notes.append(
+            f"{skipped} school record(s) that are not charter schools are not LEAs (they are "
+            "in schools.csv)"
+        )
     tables = {"leas": finalise(leas, "leas", raw.path)}
+    school = ~district
+    if school.any():
+        code = cds[school].str[COUNTY_DIGITS + DISTRICT_DIGITS :]
+        schools = pd.DataFrame(
+            {
+                "school_code": code,
+                "school_name": f.loc[school, cols["school"]],
+                "lea_id": code.where(
+                    charter[school], cds[school].str[: COUNTY_DIGITS + DISTRICT_DIGITS]
+                ),
+                ROW: rows[school],
+            }
+        )
+        tables["schools"] = finalise(schools, "schools", raw.path)
     return ImportedFile("cde-directory", raw.path, raw.encoding, len(raw.frame), tables, 0, notes)

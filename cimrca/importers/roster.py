@@ -16,7 +16,12 @@ column            required    meaning
                               ``NONE`` = no disability
 ``age``           yes         whole years on the count date
 ``grade``         no          ``KN``/``K`` marks kindergarten (5-year-olds in kindergarten
-                              are in the school-age environment count)
+                              are in the school-age environment count); also the grade band
+                              of ``detail.csv``
+``school_code``   no          7-digit CDE school code (a 14-digit CDS code: its last 7 digits)
+``gender``        no          ``F``, ``M``, ``X`` (nonbinary); other or empty -> ``UNKNOWN``
+``english_learner`` no        ``Y``/``N``, ``Yes``/``No``, ``1``/``0``, ``true``/``false``
+``socioeconomically_disadvantaged`` no   as ``english_learner``
 ``environment``   no          ``RC80 RC40_79 RC_LT40 SEP_SCHOOL RESIDENTIAL
                               HOMEBOUND_HOSPITAL CORRECTIONAL PRIVATE_PARENT``; other values
                               (e.g. a preschool setting) and empty are left out
@@ -33,6 +38,14 @@ aged 6-21, or 5 in kindergarten, by setting; ``discipline`` children with a disa
 3-21 with out-of-school (``OSS_*``) or in-school (``ISS_*``) removals, split at 10 cumulative
 days (``LE10``/``GT10``), and ``TDR`` the number of removals
 (``oss_count + iss_count + other_removals``).
+
+Drill-down (:func:`aggregate_detail`, drilldown.md section 1): when the roster has any of
+``school_code``, ``grade``, ``gender``, ``english_learner`` or
+``socioeconomically_disadvantaged``, ``detail.csv`` gets every count above split by each of
+them and, for children with disabilities, by disability. Grade bands: ``PS``/``PK``/``P3``/``P4``
+-> ``PK``; ``TK``, ``KN``, ``K``, ``1``-``5`` -> ``K-5``; ``6``-``8`` -> ``6-8``; ``9``-``12`` ->
+``9-12``; ``UE``/``US``/``UG``/other -> ``UG``; empty -> ``UNKNOWN``. Only aggregated counts are
+written: student rows never leave the import.
 
 The mapping file::
 
@@ -56,11 +69,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..codes import DISABILITIES, ENVIRONMENTS, NOT_REPORTED, RACES
+from ..codes import DISABILITIES, ENVIRONMENTS, GENDERS, NOT_REPORTED, RACES, UNKNOWN_SLICE
 from ..errors import ImportError_
 from .common import (
     CDE_RACE_CODES,
     ROW,
+    TABLE_COLUMNS,
+    TABLES,
     ImportedFile,
     finalise,
     normalise_school_year,
@@ -79,8 +94,13 @@ __all__ = [
     "CHILD_COUNT_AGES",
     "ENVIRONMENT_AGES",
     "KINDERGARTEN_AGE",
+    "DETAIL_FIELDS",
+    "GRADE_BAND_CODES",
+    "YES_NO_VALUES",
     "load_mapping",
     "aggregate_roster",
+    "aggregate_detail",
+    "grade_bands",
     "read_roster",
 ]
 
@@ -88,6 +108,7 @@ __all__ = [
 ROSTER_FIELDS: tuple[str, ...] = (
     "school_year", "lea_id", "lea_name", "race_ethnicity", "disability", "age", "grade",
     "environment", "oss_count", "oss_days", "iss_count", "iss_days", "other_removals",
+    "school_code", "gender", "english_learner", "socioeconomically_disadvantaged",
 )  # fmt: skip
 REQUIRED_FIELDS: tuple[str, ...] = ("school_year", "lea_id", "race_ethnicity", "disability", "age")
 _COUNT_FIELDS = ("oss_count", "oss_days", "iss_count", "iss_days", "other_removals")
@@ -104,6 +125,24 @@ ENVIRONMENT_AGES: tuple[int, int] = (6, 21)
 KINDERGARTEN_AGE = 5
 #: Disability cells that mean "no disability".
 NO_DISABILITY: frozenset[str] = frozenset({"", "NONE", "NO", "N"})
+#: Optional roster columns that make the import write ``detail.csv`` (drilldown.md section 1).
+DETAIL_FIELDS: tuple[str, ...] = (
+    "school_code", "grade", "gender", "english_learner", "socioeconomically_disadvantaged",
+)  # fmt: skip
+#: Grade values by band (numbers 1-12 are read as numbers, so ``01`` is grade 1).
+GRADE_BAND_CODES: dict[str, frozenset[str]] = {
+    "PK": frozenset({"PS", "PK", "P3", "P4"}),
+    "K-5": frozenset({"TK", "KN", "K", "KG"}),
+}
+#: Yes/no cells (upper case) and their canonical codes.
+YES_NO_VALUES: dict[str, str] = {
+    "Y": "Y", "YES": "Y", "1": "Y", "TRUE": "Y",
+    "N": "N", "NO": "N", "0": "N", "FALSE": "N",
+}  # fmt: skip
+_DETAIL_KEY = ("school_year", "lea_id", "race_ethnicity", "dimension", "value", "table", "code")
+# detail.csv joins the tables an import may write (merged and written like the others).
+TABLES.setdefault("detail", (_DETAIL_KEY, ("count",)))
+TABLE_COLUMNS.setdefault("detail", (*_DETAIL_KEY, "count"))
 _RACE_VALUES: dict[str, str] = {
     **{r: r for r in (*RACES, NOT_REPORTED)},
     **CDE_RACE_CODES,
@@ -234,6 +273,192 @@ def aggregate_roster(
         long_frame = pd.concat(parts)
         tables["discipline"] = count(long_frame, [*base, "removal_type"], weight="_w")
     return tables
+
+
+def grade_bands(grades: pd.Series) -> pd.Series:
+    """Grade bands of drilldown.md section 1 from CALPADS-like grade values.
+
+    ``PS``/``PK``/``P3``/``P4`` -> ``PK``; ``TK``, ``KN``, ``K`` (``KG``), ``1``-``5`` -> ``K-5``;
+    ``6``-``8`` -> ``6-8``; ``9``-``12`` -> ``9-12``; ``UE``/``US``/``UG`` and any other value ->
+    ``UG``; empty -> ``UNKNOWN``.
+    """
+    import numpy as np
+    import pandas as pd
+
+    text = grades.fillna("").astype(str).str.strip().str.upper()
+    number = pd.to_numeric(text.where(text.str.fullmatch(r"\d{1,2}"), None), errors="coerce")
+    band = np.select(
+        [
+            text.eq(""),
+            text.isin(GRADE_BAND_CODES["PK"]),
+            text.isin(GRADE_BAND_CODES["K-5"]) | number.between(1, 5),
+            number.between(6, 8),
+            number.between(9, 12),
+        ],
+        [UNKNOWN_SLICE, "PK", "K-5", "6-8", "9-12"],
+        default="UG",
+    )
+    return pd.Series(band, index=grades.index, dtype=object)
+
+
+def _memberships(
+    s: pd.DataFrame, *, days_threshold: int, kindergarten_grades: frozenset[str]
+) -> pd.DataFrame:
+    """Which counts each student is in: ``_i`` (position), ``table``, ``code``, ``_w``.
+
+    The rules of :func:`aggregate_roster` (ages, settings, removals), one row per student and
+    count, so that any split of the students splits every count the same way.
+    """
+    import numpy as np
+    import pandas as pd
+
+    i = np.arange(len(s))
+    age = pd.to_numeric(s["age"]).to_numpy()
+    disability = s["disability"].astype(str).to_numpy()
+    cwd = (disability != "") & (age >= CHILD_COUNT_AGES[0]) & (age <= CHILD_COUNT_AGES[1])
+    parts = [
+        pd.DataFrame({"_i": i, "table": "enrollment", "code": "", "_w": 1.0}),
+        pd.DataFrame({"_i": i[cwd], "table": "child_count", "code": disability[cwd], "_w": 1.0}),
+    ]
+    if "environment" in s.columns:
+        grade = s["grade"].astype(str).str.upper() if "grade" in s.columns else None
+        kinder = grade.isin(kindergarten_grades).to_numpy() if grade is not None else False
+        school_age = ((age >= ENVIRONMENT_AGES[0]) & (age <= ENVIRONMENT_AGES[1])) | (
+            (age == KINDERGARTEN_AGE) & kinder
+        )
+        env = s["environment"].astype(str).to_numpy()
+        placed = cwd & school_age & np.isin(env, ENVIRONMENTS)
+        parts.append(
+            pd.DataFrame({"_i": i[placed], "table": "environments", "code": env[placed], "_w": 1.0})
+        )
+    if any(c in s.columns for c in _COUNT_FIELDS):
+        get = {
+            c: s[c].astype(float).to_numpy() if c in s.columns else np.zeros(len(s))
+            for c in _COUNT_FIELDS
+        }
+        for prefix in ("oss", "iss"):
+            removed = cwd & ((get[f"{prefix}_count"] > 0) | (get[f"{prefix}_days"] > 0))
+            long_ = get[f"{prefix}_days"] > days_threshold
+            for suffix, mask in (("LE10", removed & ~long_), ("GT10", removed & long_)):
+                code = f"{prefix.upper()}_{suffix}"
+                parts.append(
+                    pd.DataFrame({"_i": i[mask], "table": "discipline", "code": code, "_w": 1.0})
+                )
+        tdr = get["oss_count"] + get["iss_count"] + get["other_removals"]
+        some = cwd & (tdr > 0)
+        parts.append(
+            pd.DataFrame({"_i": i[some], "table": "discipline", "code": "TDR", "_w": tdr[some]})
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def aggregate_detail(
+    students: pd.DataFrame,
+    *,
+    days_threshold: int = DAYS_THRESHOLD,
+    kindergarten_grades: frozenset[str] = KINDERGARTEN_GRADES,
+) -> pd.DataFrame:
+    """Aggregate one-row-per-student data into ``detail.csv`` rows (drilldown.md section 1).
+
+    Parameters
+    ----------
+    students : DataFrame
+        As for :func:`aggregate_roster`, plus any of the dimension columns ``school``,
+        ``grade_band``, ``gender``, ``english_learner``, ``socioeconomically_disadvantaged``
+        holding canonical slice codes (``UNKNOWN`` for no value).
+    days_threshold, kindergarten_grades
+        As for :func:`aggregate_roster`.
+
+    Returns
+    -------
+    DataFrame
+        ``school_year``, ``lea_id``, ``race_ethnicity``, ``dimension``, ``value``, ``table``,
+        ``code``, ``count`` (float) and ``_row`` (the first spreadsheet row of each count).
+        Children with disabilities are also split by ``disability``. The slices of every
+        dimension sum to the counts :func:`aggregate_roster` gives; no student row is kept.
+    """
+    import numpy as np
+    import pandas as pd
+
+    s = students
+    row = s[ROW] if ROW in s.columns else pd.Series(np.arange(len(s)) + 2, index=s.index)
+    given = [d for d in _DIMENSION_COLUMNS if d in s.columns]
+    members = _memberships(
+        s, days_threshold=days_threshold, kindergarten_grades=kindergarten_grades
+    )
+    values = {d: s[d].astype(str).to_numpy() for d in given}
+    values["disability"] = s["disability"].astype(str).to_numpy()
+    where = members["_i"].to_numpy()
+    long = pd.concat(
+        [
+            members.assign(dimension=d, value=v[where])
+            for d, v in values.items()  # at most six dimensions: a loop over columns
+        ],
+        ignore_index=True,
+    )
+    long = long[~(long["dimension"].eq("disability") & long["table"].eq("enrollment"))]
+    at = long["_i"].to_numpy()
+    long = long.assign(
+        school_year=s["school_year"].to_numpy()[at],
+        lea_id=s["lea_id"].to_numpy()[at],
+        race_ethnicity=s["race_ethnicity"].to_numpy()[at],
+        **{ROW: row.to_numpy()[at]},
+    )
+    out = long.groupby(list(_DETAIL_KEY), sort=True).agg(count=("_w", "sum"), **{ROW: (ROW, "min")})
+    out["count"] = out["count"].astype(float)
+    return out.reset_index()
+
+
+#: Canonical dimension column of the students frame for each optional roster field.
+_DIMENSION_COLUMNS: dict[str, str] = {
+    "school": "school_code",
+    "grade_band": "grade",
+    "gender": "gender",
+    "english_learner": "english_learner",
+    "socioeconomically_disadvantaged": "socioeconomically_disadvantaged",
+}
+
+
+def _dimensions(
+    s: pd.DataFrame,
+    raw: pd.DataFrame,
+    where: dict[str, str],
+    rows: pd.Series,
+    *,
+    path: Path,
+    original: dict[str, str],
+) -> pd.DataFrame:
+    """Canonical slice codes of the roster's optional dimension columns (module docstring)."""
+    import pandas as pd
+
+    out = pd.DataFrame(index=s.index)
+    if "school_code" in s.columns:
+        code = s["school_code"].fillna("").astype(str).str.strip()
+        code = code.where(~code.str.fullmatch(r"\d{14}"), code.str[-7:])
+        code = code.where(~code.str.fullmatch(r"\d{1,7}"), code.str.zfill(7))
+        ok = code.str.fullmatch(r"\d{7}") | code.eq("")
+        _bad_values(
+            raw[where["school_code"]], ok, rows, path=path, column=original["school_code"],
+            field="school_code", expected="7-digit CDE school codes (or 14-digit CDS codes)",
+        )  # fmt: skip
+        out["school"] = code.where(code.ne(""), UNKNOWN_SLICE)
+    if "grade" in s.columns:
+        out["grade_band"] = grade_bands(s["grade"])
+    if "gender" in s.columns:
+        gender = s["gender"].fillna("").astype(str).str.strip().str.upper()
+        out["gender"] = gender.where(gender.isin(GENDERS), UNKNOWN_SLICE)
+    for field in ("english_learner", "socioeconomically_disadvantaged"):
+        if field not in s.columns:
+            continue
+        text = s[field].fillna("").astype(str).str.strip().str.upper()
+        yes_no = text.map(YES_NO_VALUES)
+        _bad_values(
+            raw[where[field]], yes_no.notna() | text.eq(""), rows, path=path,
+            column=original[field], field=field,
+            expected="Y/N, Yes/No, 1/0 or true/false (empty: not known)",
+        )  # fmt: skip
+        out[field] = yes_no.fillna(UNKNOWN_SLICE)
+    return out
 
 
 def _apply_values(values: pd.Series, field: str, maps: dict[str, dict[str, str]]) -> pd.Series:
@@ -371,6 +596,15 @@ def read_roster(path: Path, *, mapping: Path | None = None) -> ImportedFile:
         )
     s[ROW] = rows
     tables = {name: finalise(frame, name, path) for name, frame in aggregate_roster(s).items()}
+    if any(field in where for field in DETAIL_FIELDS):
+        dims = _dimensions(s, f, where, rows, path=path, original=original)
+        students = s.drop(columns=[c for c in DETAIL_FIELDS if c != "grade" and c in s.columns])
+        detail = aggregate_detail(pd.concat([students, dims], axis=1))
+        tables["detail"] = finalise(detail, "detail", path)
+        notes.append(
+            f"detail.csv: counts by {', '.join([*dims.columns, 'disability'])} "
+            "(drill-down below the LEA); no student row is written"
+        )
     if "lea_name" in s.columns:
         leas = (
             s[s["lea_name"].ne("")]
