@@ -31,8 +31,6 @@ from ..errors import ImportError_
 from .common import (
     CDE_RACE_CODES,
     ROW,
-    TABLE_COLUMNS,
-    TABLES,
     ImportedFile,
     RawTable,
     finalise,
@@ -93,10 +91,6 @@ _SPEDPS_WHAT = "CDE special education enrollment by program setting file (spedps
 _SUSPENSION_WHAT = "CDE suspension data file (suspension*.txt)"
 _CHRONIC_WHAT = "CDE chronic absenteeism file (chronicabsenteeism*.txt)"
 _DIRECTORY_WHAT = "CDE Public Schools and Districts file (pubschls.txt)"
-# schools.csv joins the tables an import may write (drilldown.md section 1). Its LEA is part of
-# the key so that the LEA code is stored as text, leading zeros kept.
-TABLES.setdefault("schools", (("school_code", "lea_id"), ("school_name",)))
-TABLE_COLUMNS.setdefault("schools", ("school_code", "school_name", "lea_id"))
 
 
 def _charter_filter(values: pd.Series) -> pd.Series:

@@ -89,12 +89,20 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "discipline": (("school_year", "lea_id", "race_ethnicity", "removal_type"), ("count",)),
     "indicators": (("school_year", "lea_id", "indicator"), ("numerator", "denominator")),
     "state_totals": (("school_year", "table", "race_ethnicity", "code"), ("count",)),
+    # drilldown.md section 1
+    "detail": (
+        ("school_year", "lea_id", "race_ethnicity", "dimension", "value", "table", "code"),
+        ("count",),
+    ),
+    # the LEA is part of the key so that its code is stored as text, leading zeros kept
+    "schools": (("school_code", "lea_id"), ("school_name",)),
 }
 #: Column order each table is written in (extra columns of ``leas.csv`` follow).
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     name: keys + values for name, (keys, values) in TABLES.items()
 }
 TABLE_COLUMNS["leas"] = ("lea_id", "lea_name", "county", "selpa", "lea_type")
+TABLE_COLUMNS["schools"] = ("school_code", "school_name", "lea_id")
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _SCHOOL_YEAR_LONG = re.compile(r"^(\d{4})-(\d{4})$")

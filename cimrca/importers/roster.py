@@ -74,7 +74,6 @@ from ..errors import ImportError_
 from .common import (
     CDE_RACE_CODES,
     ROW,
-    TABLE_COLUMNS,
     TABLES,
     ImportedFile,
     finalise,
@@ -139,10 +138,7 @@ YES_NO_VALUES: dict[str, str] = {
     "Y": "Y", "YES": "Y", "1": "Y", "TRUE": "Y",
     "N": "N", "NO": "N", "0": "N", "FALSE": "N",
 }  # fmt: skip
-_DETAIL_KEY = ("school_year", "lea_id", "race_ethnicity", "dimension", "value", "table", "code")
-# detail.csv joins the tables an import may write (merged and written like the others).
-TABLES.setdefault("detail", (_DETAIL_KEY, ("count",)))
-TABLE_COLUMNS.setdefault("detail", (*_DETAIL_KEY, "count"))
+_DETAIL_KEY = TABLES["detail"][0]
 _RACE_VALUES: dict[str, str] = {
     **{r: r for r in (*RACES, NOT_REPORTED)},
     **CDE_RACE_CODES,
