@@ -44,6 +44,8 @@ __all__ = [
     "INDICATOR_STATUS_STYLE",
     "funnel_plot",
     "lea_figures",
+    "drilldown_bars",
+    "drilldown_figures",
     "figures_to_png",
     "DEFAULT_DPI",
 ]
@@ -1159,6 +1161,152 @@ def lea_figures(
                 lea_name=lea_name,
             ).figure
     return figures
+
+
+# --------------------------------------------------------------------------------------------
+# the drill-down
+# --------------------------------------------------------------------------------------------
+
+#: At most this many bars; the smallest parts beyond them are drawn as one bar, their sum.
+DRILL_MAX_BARS: Final = 15
+_DRILL_BAR_INCHES: Final = 0.3
+#: (left, right, top, bottom) margins: room for school names on the left.
+_MARGINS_DRILL: Final = (2.9, 0.35, 0.75, 0.65)
+_DRILL_NAME_CHARS: Final = 38
+_DRILL_NEEDS: Final = (
+    "school_year", "lea_id", "category", "race_ethnicity", "dimension", "value", "label",
+    "over_threshold",
+)  # fmt: skip
+_DRILL_NOUNS: Final = {"school": "school", "grade_band": "grade band", "gender": "gender",
+                       "english_learner": "group", "socioeconomically_disadvantaged": "group",
+                       "disability": "disability"}  # fmt: skip
+
+
+def drilldown_bars(
+    drilldown: pd.DataFrame,
+    *,
+    dimension: str = "school",
+    max_bars: int = DRILL_MAX_BARS,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """One finding's students over the threshold, part by part: horizontal bars, largest first.
+
+    Parameters
+    ----------
+    drilldown : DataFrame
+        One finding's rows of :func:`cimrca.drilldown.compute_drilldown`.
+    dimension : str, default "school"
+        The dimension drawn.
+    max_bars : int, default :data:`DRILL_MAX_BARS`
+        At most this many bars: beyond it, the smallest parts are drawn as one bar
+        (``gid="part:other"``) holding their sum, so the bars still add up to the LEA's figure.
+        Its name says "below the line" when every part it holds is below the threshold's
+        level.
+    title : str, optional
+        Default: the finding's category and group.
+    ax : Axes, optional
+        Draw here; default a new figure sized to the bars.
+
+    Returns
+    -------
+    Axes
+        Bars ``gid="part:<value>"`` (width: the part's ``over_threshold``; vermillion above the
+        threshold's level, grey below), the zero line ``gid="zero"`` (the threshold's level),
+        the values ``gid="value:<value>"`` with one decimal, and the names on the y axis.
+
+    Raises
+    ------
+    UsageError
+        The frame lacks a column, holds several findings, or has no row of ``dimension``.
+
+    Notes
+    -----
+    drilldown.md sections 2 and 3: a part is ``numerator_s - T * denominator_s * R`` with
+    the comparison risk ``R`` of the LEA's own ratio, so the parts add up to the LEA's
+    ``n - T d R`` (whose ceiling is its students over the threshold). It measures the gap,
+    not a target for identifying fewer students (34 CFR 300.646(f)).
+    """
+    _require(drilldown, _DRILL_NEEDS, "drill-down table")
+    rows = drilldown[drilldown["dimension"] == dimension]
+    if rows.empty:
+        raise UsageError(f"the drill-down has no {dimension!r} rows to draw; give rows of it.")
+    keys = ["school_year", "lea_id", "category", "race_ethnicity"]
+    if len(rows[keys].drop_duplicates()) > 1:
+        raise UsageError("the drill-down holds several findings; give the rows of one finding.")
+    rows = rows.sort_values(["over_threshold", "value"], ascending=[False, True],
+                            na_position="last", kind="stable")  # fmt: skip
+    values = rows["over_threshold"].astype(float).fillna(0.0).to_numpy()
+    codes = _text(rows["value"]).to_numpy()
+    names = rows["label"].fillna("").astype(str).where(rows["label"].fillna("").ne(""),
+                                                       _text(rows["value"])).to_numpy()  # fmt: skip
+    noun = _DRILL_NOUNS.get(dimension, dimension)
+    if max_bars >= 2 and len(values) > max_bars:
+        rest = len(values) - (max_bars - 1)
+        below = " below the line" if (values[max_bars - 1 :] <= 0).all() else ", together"
+        values = np.append(values[: max_bars - 1], values[max_bars - 1 :].sum())
+        codes = np.append(codes[: max_bars - 1], "other")
+        names = np.append(names[: max_bars - 1], f"{rest} other {noun}s{below}")
+    n = len(values)
+    ax = _axes(ax, (8.0, 1.4 + _DRILL_BAR_INCHES * n), _MARGINS_DRILL)
+    y = np.arange(n)
+    colours = np.where(values > 0, PALETTE[1], _GREY)
+    bars = ax.barh(y, values, color=colours, height=0.7, zorder=2)
+    for patch, code in zip(bars.patches, codes, strict=True):
+        patch.set_gid(f"part:{code}")
+    ax.axvline(0.0, color=_THRESHOLD_COLOUR, linewidth=1.4, gid="zero", zorder=3)
+    span = max(float(np.abs(values).max()), 1e-9)
+    for yi, v, code in zip(y, values, codes, strict=True):
+        shown = f"{v:.1f}" if round(v, 1) != 0 else "0.0"
+        ax.text(v + (0.01 if v >= 0 else -0.01) * span * 2, yi, shown,
+                va="center", ha="left" if v >= 0 else "right", fontsize="small",
+                gid=f"value:{code}")  # fmt: skip
+    ax.set_yticks(y, [textwrap.fill(str(x), _DRILL_NAME_CHARS) for x in names])
+    ax.set_ylim(n - 0.5, -0.5)
+    low, high = min(values.min(), 0.0), max(values.max(), 0.0)
+    pad = 0.15 * (high - low or 1.0)
+    ax.set_xlim(low - (pad if low < 0 else 0.02 * pad), high + pad)
+    ax.grid(axis="x", color=_LIGHT_GREY, linewidth=0.6, zorder=0)
+    ax.set_axisbelow(True)
+    ax.set_xlabel(f"Students over the threshold in each {noun} (left of the line: below the "
+                  "threshold's level)", fontsize="small")  # fmt: skip
+    first = rows.iloc[0]
+    if title is None:
+        title = (f"{CATEGORY_LABELS.get(first['category'], first['category'])} - "
+                 f"{RACE_LABELS.get(first['race_ethnicity'], first['race_ethnicity'])}, "
+                 f"{first['school_year']}")  # fmt: skip
+    ax.text(0.0, -0.6, "threshold's level", ha="center", va="bottom", fontsize="x-small",
+            gid="zero_label")  # fmt: skip
+    # the title starts at the figure's left edge, above the names, not at the Axes' edge
+    box = ax.get_position()
+    fig_w = ax.figure.get_figwidth()
+    x0 = -(box.x0 - 0.1 / fig_w) / box.width if box.width else 0.0
+    ax.set_title(f"{title}\nWhere the students over the threshold are, by {noun}: the parts "
+                 f"add up to {values.sum():.1f}", fontsize="medium", loc="left", x=x0,
+                 pad=14)  # fmt: skip
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return ax
+
+
+def drilldown_figures(
+    drilldown: pd.DataFrame, findings: pd.DataFrame, *, dimension: str = "school"
+) -> dict[str, Figure]:
+    """A :func:`drilldown_bars` figure per finding with ``dimension`` rows, by ``finding_id``.
+
+    ``findings`` are rows of :func:`cimrca.findings.findings` (``finding_id`` and the keys),
+    in the order the figures are wanted; a finding without rows of ``dimension`` gets none.
+    """
+    keys = ["school_year", "lea_id", "category", "race_ethnicity"]
+    if drilldown.empty or findings.empty:
+        return {}
+    rows = drilldown[drilldown["dimension"] == dimension].merge(
+        findings[[*keys, "finding_id"]].astype({"lea_id": str}), on=keys
+    )
+    return {  # one figure per finding: a loop over pictures, not over data
+        fid: drilldown_bars(part, dimension=dimension).figure
+        for fid, part in rows.groupby("finding_id", sort=False)
+    }
 
 
 def figures_to_png(figures: dict[str, Figure], *, dpi: int = DEFAULT_DPI) -> dict[str, bytes]:

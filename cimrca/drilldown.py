@@ -51,11 +51,13 @@ __all__ = [
     "DRILLDOWN_COLUMNS",
     "CONCENTRATION_COLUMNS",
     "NO_DETAIL_MESSAGE",
+    "NO_LEA_DETAIL_MESSAGE",
     "finding_rows",
     "compute_drilldown",
     "concentration",
     "top_slices",
     "concentration_sentence",
+    "concentration_summary",
 ]
 
 #: The columns that name a finding (one row of the results table).
@@ -78,6 +80,14 @@ NO_DETAIL_MESSAGE = (
     "roster with school codes (cimrca import roster, columns school_code, grade, gender, "
     "english_learner, socioeconomically_disadvantaged), or write detail.csv from CALPADS "
     "aggregates (docs: drilldown.md section 1)."
+)
+#: What the outputs say when ``detail.csv`` exists but has no counts for the findings' LEA-years.
+NO_LEA_DETAIL_MESSAGE = (
+    "No drill-down data were given for this LEA: the data set's detail.csv has no counts for "
+    "its findings, so they cannot be located by school, grade, student group or disability. "
+    "To provide them, import a student roster with school codes (cimrca import roster, "
+    "columns school_code, grade, gender, english_learner, socioeconomically_disadvantaged), "
+    "or add the LEA's CALPADS aggregates to detail.csv (docs: drilldown.md section 1)."
 )
 
 _CODES = {
@@ -212,7 +222,7 @@ def compute_drilldown(
     rows = wanted.merge(detail, on=["school_year", "lea_id", "table", "code"])
     rows = rows[~(rows["dimension"].eq("disability") & rows["category"].isin(_IDENTIFICATION))]
     if rows.empty:
-        return _empty(NO_DETAIL_MESSAGE)
+        return _empty(NO_LEA_DETAIL_MESSAGE)
 
     # 2. The group's and the comparison's outcome and base in each slice.
     group = found["race_ethnicity"].to_numpy()[rows["_finding"].to_numpy()]
@@ -445,3 +455,28 @@ def concentration_sentence(summary: pd.DataFrame) -> pd.Series:
 def dimension_label(dimension: str) -> str:
     """The display name of a dimension (``school`` -> ``School``)."""
     return DIMENSION_LABELS[dimension]
+
+
+def concentration_summary(drilldown: pd.DataFrame, *, cover: float = 0.5) -> pd.DataFrame:
+    """:func:`concentration` with its sentence, in the drill-down's own order.
+
+    One row per finding x dimension, the findings in the order of ``drilldown`` and the
+    dimensions in :data:`cimrca.codes.DIMENSIONS` order, with the columns of
+    :data:`CONCENTRATION_COLUMNS` plus ``dimension_label`` and ``sentence``
+    (:func:`concentration_sentence`). What the findings JSON, the Drill-Down sheet, the HTML
+    packet and the Root Causes draft say about a finding's concentration.
+    """
+    summary = concentration(drilldown, cover=cover)
+    if summary.empty:
+        return summary.assign(dimension_label=pd.Series(dtype=object),
+                              sentence=pd.Series(dtype=object))  # fmt: skip
+    keys = list(FINDING_KEYS)
+    order = drilldown[keys].drop_duplicates().reset_index(drop=True)
+    order["_finding"] = np.arange(len(order))
+    summary = summary.merge(order, on=keys, how="left")
+    summary["_dimension"] = pd.Categorical(summary["dimension"], categories=DIMENSIONS).codes
+    summary = summary.sort_values(["_finding", "_dimension"], kind="stable")
+    summary = summary.drop(columns=["_finding", "_dimension"]).reset_index(drop=True)
+    summary["dimension_label"] = summary["dimension"].map(DIMENSION_LABELS)
+    summary["sentence"] = concentration_sentence(summary).to_numpy()
+    return summary

@@ -410,3 +410,93 @@ def test_one_lea_charts_are_fast():
     start = time.thread_time()
     figures_to_png(lea_figures(results, indicators, lea))
     assert time.thread_time() - start < 5.0  # before the redesign: 6-7 s (benchmarks/charts.py)
+
+
+# --- the drill-down bars ---------------------------------------------------------------------
+
+
+def _drill_rows(parts: dict[str, float]) -> pd.DataFrame:
+    """One finding's school rows, as compute_drilldown gives them (only the drawn columns)."""
+    n = len(parts)
+    return pd.DataFrame({
+        "school_year": ["2024-25"] * n, "lea_id": ["0100001"] * n,
+        "category": ["ident_ed"] * n, "race_ethnicity": ["BL"] * n,
+        "dimension": ["school"] * n, "value": list(parts),
+        "label": [f"School {code[-2:]}" for code in parts],
+        "over_threshold": list(parts.values()),
+    })  # fmt: skip
+
+
+def _bars(ax) -> dict[str, float]:
+    return {
+        p.get_gid(): p.get_width() for p in ax.patches if str(p.get_gid() or "").startswith("part:")
+    }
+
+
+def test_drilldown_bars_read_back_by_gid_equal_the_data():
+    from cimrca.charts import drilldown_bars
+
+    parts = {"0100013": -1.5, "0100011": 6.25, "0100012": 2.0, "0100014": 0.0}
+    ax = drilldown_bars(_drill_rows(parts))
+    # every part is one bar, its width the part, largest first from the top
+    assert _bars(ax) == {f"part:{code}": value for code, value in parts.items()}
+    order = sorted(ax.patches, key=lambda p: p.get_y())  # y grows downward (inverted axis)
+    assert ax.yaxis_inverted()
+    assert [p.get_gid() for p in order] == ["part:0100011", "part:0100012", "part:0100014",
+                                            "part:0100013"]  # fmt: skip
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "School 11",
+        "School 12",
+        "School 14",
+        "School 13",
+    ]
+    # the zero line (the threshold's level) is marked
+    [zero] = [line for line in ax.get_lines() if line.get_gid() == "zero"]
+    assert set(zero.get_xdata()) == {0.0}
+    texts = {t.get_gid(): t.get_text() for t in ax.texts if t.get_gid()}
+    assert texts["value:0100011"] == "6.2" and texts["value:0100013"] == "-1.5"
+    assert "the parts add up to 6.8" in ax.get_title(loc="left")
+    assert ax.figure.get_axes() == [ax]
+
+
+def test_drilldown_bars_fold_the_smallest_parts_into_one_bar():
+    from cimrca.charts import drilldown_bars
+
+    parts = {f"01000{i:02d}": 5.0 - i for i in range(10)}  # 5, 4, ..., -4
+    ax = drilldown_bars(_drill_rows(parts), max_bars=4)
+    bars = _bars(ax)
+    assert list(bars) == ["part:0100000", "part:0100001", "part:0100002", "part:other"]
+    assert bars["part:other"] == pytest.approx(sum(5.0 - i for i in range(3, 10)))
+    assert sum(bars.values()) == pytest.approx(sum(parts.values()))
+    assert ax.get_yticklabels()[-1].get_text() == "7 other schools, together"
+
+
+def test_drilldown_bars_of_the_sample_lea_2071593():
+    """The bars equal compute_drilldown's parts; two middle schools lead (sample README)."""
+    from cimrca import compute_results, load_dataset, load_profile
+    from cimrca.charts import drilldown_bars
+    from cimrca.drilldown import compute_drilldown
+
+    ds, profile = load_dataset(SAMPLE), load_profile("california")
+    results = compute_results(ds, profile)
+    finding = pd.DataFrame({"school_year": ["2024-25"], "lea_id": ["2071593"],
+                            "category": ["ident_ed"], "race_ethnicity": ["BL"]})  # fmt: skip
+    drill = compute_drilldown(ds, results, profile=profile, findings=finding)
+    school = drill[drill["dimension"] == "school"]
+    ax = drilldown_bars(drill, max_bars=len(school))
+    assert _bars(ax) == dict(zip("part:" + school["value"], school["over_threshold"], strict=True))
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    assert names[:2] == ["Bittercress Grove Middle School", "Greenmoss Creek Middle School"]
+
+
+def test_drilldown_bars_errors():
+    from cimrca.charts import drilldown_bars
+
+    rows = _drill_rows({"0100011": 1.0})
+    two = pd.concat([rows, rows.assign(race_ethnicity="HI")])
+    with pytest.raises(UsageError, match="several findings"):
+        drilldown_bars(two)
+    with pytest.raises(UsageError, match="no 'grade_band' rows"):
+        drilldown_bars(rows, dimension="grade_band")
+    with pytest.raises(UsageError, match="lacks column"):
+        drilldown_bars(rows.drop(columns="over_threshold"))

@@ -628,3 +628,159 @@ def test_execute_packet_end_to_end(lea_id, results_csv, tmp_path):
     assert "SYNTHETIC DATA" in page
     assert "No notes yet" in page
     assert math.isfinite(made["seconds"])
+
+
+# ------------------------------------------------------------------------------ drill-down
+
+#: data/sample/README.md, "Designed drill-down cases": LEA 2071593's ident_ed BL finding is
+#: concentrated in its two largest middle schools and in grades 6-8.
+SD_MIDDLE_SCHOOLS = ("Bittercress Grove Middle School", "Greenmoss Creek Middle School")
+
+
+@pytest.fixture(scope="module")
+def bare_sample(tmp_path_factory) -> Path:
+    """The sample without detail.csv and schools.csv: no drill-down data."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("bare") / "sample"
+    shutil.copytree(SAMPLE, folder, ignore=shutil.ignore_patterns("detail.csv", "schools.csv"))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def bare_packet(bare_sample, results_csv) -> cp.Packet:
+    return cp.load_packet(SD_LEA, data_dir=bare_sample, results_path=results_csv)
+
+
+def test_packet_drilldown_is_its_own_findings_only(sd_packet):
+    from cimrca.drilldown import DRILLDOWN_COLUMNS, compute_drilldown
+
+    drill = sd_packet.drilldown
+    assert tuple(drill.columns) == DRILLDOWN_COLUMNS
+    assert set(drill["lea_id"]) == {SD_LEA}
+    keys = ["school_year", "lea_id", "category", "race_ethnicity"]
+    found = set(map(tuple, sd_packet.findings[keys].to_numpy()))
+    assert set(map(tuple, drill[keys].drop_duplicates().to_numpy())) == found
+    # a filter of the statewide decomposition, not another computation
+    statewide = compute_drilldown(sd_packet.dataset, sd_packet.results, profile=sd_packet.profile)
+    mine = statewide.merge(sd_packet.findings[keys], on=keys).reset_index(drop=True)
+    pd.testing.assert_frame_equal(drill.reset_index(drop=True), mine)
+    assert sd_packet.drilldown_message == ""
+
+
+def test_findings_json_drilldown_adds_up_to_the_leas_figures(sd_packet, tmp_path):
+    data = json.loads(cp.write_findings_json(sd_packet, tmp_path).read_text(encoding="utf-8"))
+    assert data["drilldown_note"] is None
+    [finding] = data["findings"]
+    row = sd_packet.lea_results.set_index(["school_year", "category", "race_ethnicity"]).loc[
+        ("2024-25", "ident_ed", "BL")
+    ]
+    n, d = float(row["numerator"]), float(row["denominator"])
+    cn, cd = float(row["lea_comparison_numerator"]), float(row["lea_comparison_denominator"])
+    lea_over = n - float(row["threshold"]) * d * cn / cd  # drilldown.md section 2, risk ratio
+    slices = pd.DataFrame(finding["drilldown"])
+    # identification: no disability dimension (drilldown.md section 2)
+    assert list(slices["dimension"].unique()) == [
+        "school",
+        "grade_band",
+        "gender",
+        "english_learner",
+        "socioeconomically_disadvantaged",
+    ]
+    for dimension, part in slices.groupby("dimension", sort=False):
+        assert part["numerator"].sum() == n, dimension
+        assert part["denominator"].sum() == d, dimension
+        assert part["comparison_numerator"].sum() == cn, dimension
+        assert part["comparison_denominator"].sum() == cd, dimension
+        assert part["over_threshold"].sum() == pytest.approx(lea_over, rel=1e-9), dimension
+        assert part["share"].sum() == pytest.approx(1.0, rel=1e-9), dimension
+        assert math.ceil(part["over_threshold"].sum() - 1e-9) == finding["students_over_threshold"]
+        assert part["over_threshold"].is_monotonic_decreasing, dimension  # largest first
+    first = finding["drilldown"][0]
+    assert all(isinstance(first[k], int) for k in ("numerator", "denominator",
+                                                   "comparison_numerator",
+                                                   "comparison_denominator"))  # fmt: skip
+    schools = slices[slices["dimension"] == "school"]
+    assert tuple(schools["label"].head(2)) == SD_MIDDLE_SCHOOLS
+    assert schools["value"].str.fullmatch(r"\d{7}").all()
+    summary = {s["dimension"]: s for s in finding["drilldown_summary"]}
+    assert summary["school"]["sentence"] == (
+        "2 of 38 schools account for 81% of the students over the threshold."
+    )
+    assert tuple(summary["school"]["top_labels"]) == SD_MIDDLE_SCHOOLS
+    assert summary["grade_band"]["top_values"] == ["6-8"]
+    assert summary["school"]["lea_over_threshold"] == pytest.approx(lea_over, rel=1e-9)
+
+
+def test_drilldown_items_chart_and_sentences(sd_packet):
+    items = cp.drilldown_items(sd_packet)
+    assert [type(i).__name__ for i in items] == ["MarkdownText", "PngImage", "MarkdownText"]
+    assert "Identification, emotional disturbance - Black or African American" in items[0]
+    assert bytes(items[1]).startswith(b"\x89PNG")
+    assert items[1].alt.startswith("Students over the threshold by school")
+    text = str(items[2])
+    assert ("**School**: 2 of 38 schools account for 81% of the students over the threshold: "
+            "Bittercress Grove Middle School and Greenmoss Creek Middle School.") in text  # fmt: skip
+    assert "**Grade band**: 1 of 5 grade bands accounts for 97%" in text
+
+
+def test_drilldown_items_of_a_clean_lea(clean_packet):
+    [item] = cp.drilldown_items(clean_packet)
+    assert "No finding is above the threshold in 2024-25" in item
+
+
+def test_no_detail_csv_is_said_plainly_everywhere(bare_packet, tmp_path):
+    import openpyxl
+
+    from cimrca.drilldown import NO_DETAIL_MESSAGE
+
+    p = bare_packet
+    assert p.dataset.detail is None and p.drilldown.empty
+    assert p.drilldown_message == NO_DETAIL_MESSAGE
+    # the findings JSON
+    data = json.loads(cp.write_findings_json(p, tmp_path).read_text(encoding="utf-8"))
+    assert data["drilldown_note"] == NO_DETAIL_MESSAGE
+    assert [f["drilldown"] for f in data["findings"]] == [None]
+    assert [f["drilldown_summary"] for f in data["findings"]] == [None]
+    # the HTML packet's section
+    [item] = cp.drilldown_items(p)
+    assert "No drill-down data were given" in item and "cimrca import roster" in item
+    # the workbook: one plain sentence on Drill-Down; the Root Causes draft says so
+    wb = openpyxl.load_workbook(cp.write_packet_workbook(p, tmp_path))
+    texts = [c for row in wb["Drill-Down"].iter_rows(values_only=True) for c in row if c]
+    assert "Where in the LEA" in texts and NO_DETAIL_MESSAGE in texts
+    assert not [t for t in texts if isinstance(t, str) and t.startswith("part of the LEA")]
+    draft = next(
+        row[2]
+        for row in wb["Root Causes"].iter_rows(values_only=True)
+        if row[1] == "Problem of practice"
+    )
+    assert "Where in the LEA: not known, as no drill-down data were given" in draft
+    # nothing else changes: the same findings and keys as with detail.csv
+    with_detail = cp.load_packet(SD_LEA, data_dir=SAMPLE, results_path=p.parameters["results_path"])
+    assert p.workbook_keys == with_detail.workbook_keys
+
+
+def test_lea_absent_from_detail_csv_gets_its_own_message(results_csv):
+    from cimrca.drilldown import NO_LEA_DETAIL_MESSAGE
+
+    lea = "0121093"  # has a finding in 2024-25; not one of the 22 LEAs of detail.csv
+    p = cp.load_packet(lea, data_dir=SAMPLE, results_path=results_csv)
+    assert lea not in set(p.dataset.detail["lea_id"])
+    assert len(p.findings) and p.drilldown.empty
+    assert p.drilldown_message == NO_LEA_DETAIL_MESSAGE
+
+
+@pytest.mark.slow
+def test_drilldown_in_the_html_packet_end_to_end(results_csv, tmp_path):
+    made = cp.execute_packet(SD_LEA, data_dir=SAMPLE, out_dir=tmp_path, results_path=results_csv)
+    page = made["html"].read_text(encoding="utf-8")
+    section = page[page.index("Where in the LEA") :]
+    section = section[: section.index("SPP/APR indicators")]
+    assert _EMBEDDED_PNG.search(section)
+    assert 'alt="Students over the threshold by school' in section
+    visible = html.unescape(_strip_images(section))
+    assert "2 of 38 schools account for 81% of the students over the threshold" in visible
+    assert all(name in visible for name in SD_MIDDLE_SCHOOLS)
+    data = json.loads(made["findings"].read_text(encoding="utf-8"))
+    assert data["findings"][0]["drilldown"][0]["label"] == SD_MIDDLE_SCHOOLS[0]

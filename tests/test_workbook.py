@@ -621,3 +621,114 @@ def test_no_cell_names_a_path_of_this_machine(written, tmp_path):
         with zipfile.ZipFile(path) as z:
             xml = b"".join(z.read(n) for n in z.namelist() if n.endswith((".xml", ".rels")))
         assert not any(p.encode() in xml for p in paths | {str(tmp_path)})
+
+
+# --------------------------------------------------------------------------------------------
+# the drill-down: "Where in the LEA" on Drill-Down, the top slices in the Root Causes draft
+# --------------------------------------------------------------------------------------------
+
+#: data/sample/README.md, "Designed drill-down cases": 2071593's ident_ed BL finding sits in
+#: its two largest middle schools and in grades 6-8.
+SD_MIDDLE_SCHOOLS = ("Bittercress Grove Middle School", "Greenmoss Creek Middle School")
+
+
+@pytest.fixture(scope="module")
+def drill_inputs(sample_inputs):
+    """2071593's inputs with its findings' drill-down (what a packet passes)."""
+    from dataclasses import replace
+
+    from cimrca import load_dataset
+    from cimrca.drilldown import compute_drilldown
+    from cimrca.findings import findings
+
+    inputs = sample_inputs[SAMPLE_IDENTIFIED_LEA]
+    lea = inputs.results[inputs.results["lea_id"] == SAMPLE_IDENTIFIED_LEA]
+    found = findings(lea, inputs.profile)
+    drill = compute_drilldown(load_dataset(SAMPLE), lea, profile=inputs.profile, findings=found)
+    return replace(inputs, findings=found, drilldown=drill)
+
+
+@pytest.fixture(scope="module")
+def drill_book(drill_inputs, tmp_path_factory):
+    return write_workbook(tmp_path_factory.mktemp("drill") / "drill.xlsx", drill_inputs)
+
+
+def _block(ws, title_end: str) -> tuple[str, list[tuple]]:
+    """The sentence and the slice rows (as cells) of the block whose title ends so."""
+    rows = list(ws.iter_rows())
+    start = next(i for i, r in enumerate(rows) if str(r[1].value or "").endswith(title_end))
+    sentence = rows[start + 1][1].value
+    assert rows[start + 2][0].value == "part of the LEA"
+    body = []
+    for r in rows[start + 3 :]:
+        if r[0].value is None:
+            break
+        body.append(r[:11])
+    return sentence, body
+
+
+def test_where_in_the_lea_block_read_back(drill_book, drill_inputs):
+    ws = load_workbook(drill_book)["Drill-Down"]
+    texts = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+    assert "Where in the LEA" in texts
+    sentence, body = _block(ws, "(2024-25:ident_ed:BL): by school")
+    assert sentence == "2 of 38 schools account for 81% of the students over the threshold."
+    assert len(body) == 38
+    names = [r[0].value for r in body]
+    assert tuple(names[:2]) == SD_MIDDLE_SCHOOLS and all(names)
+    assert all(isinstance(r[1].value, str) and len(r[1].value) == 7 for r in body)  # codes
+    over = [r[2].value for r in body]
+    assert all(isinstance(v, float) for v in over)  # numbers as numbers
+    assert over == sorted(over, reverse=True)  # largest part first
+    assert all(isinstance(r[c].value, int) for r in body for c in (4, 5, 7, 8))  # counts
+    assert (body[0][2].number_format, body[0][3].number_format) == ("0.0", "0.0%")
+    assert (body[0][4].number_format, body[0][6].number_format) == ("#,##0", "0.00%")
+    # the cells are the drill-down at full precision, and the parts add up to the LEA's
+    drill = drill_inputs.drilldown
+    school = drill[drill["dimension"] == "school"]
+    assert over == pytest.approx(school["over_threshold"].tolist(), rel=1e-12)
+    assert sum(over) == pytest.approx(school["over_threshold"].sum(), rel=1e-12)
+    assert sum(r[4].value for r in body) == int(drill_inputs.findings.iloc[0]["numerator"])
+    grade_sentence, grades = _block(ws, "(2024-25:ident_ed:BL): by grade band")
+    assert grades[0][0].value == "Grades 6-8" and "97%" in grade_sentence
+
+
+def test_where_in_the_lea_rows_are_not_annotatable(drill_book, drill_inputs):
+    from cimrca.annotations import read_workbook_keys
+
+    keys = read_workbook_keys(drill_book)
+    assert not [k for k in keys if k[0] == "Drill-Down"]
+    assert keys == set(workbook_keys(drill_inputs))
+    # the drill-down adds no row the harvester would read
+    assert workbook_keys(drill_inputs) == workbook_keys(replace_drill(drill_inputs, None))
+
+
+def replace_drill(inputs, drill):
+    from dataclasses import replace
+
+    return replace(inputs, drilldown=drill)
+
+
+def test_root_causes_draft_names_the_two_middle_schools(drill_book, drill_inputs):
+    plan = plan_workbook(drill_inputs)
+    draft = plan.root_causes[0].rows[0].prompt
+    assert (
+        "Where in the LEA: the students over the threshold are concentrated in "
+        "Bittercress Grove Middle School and Greenmoss Creek Middle School (2 of 38 schools; "
+        "81% of the students over the threshold); grades 6-8 hold 97%." in draft
+    )
+    # the existing sentence is kept, and the workbook shows the same draft
+    plain = plan_workbook(replace_drill(drill_inputs, None)).root_causes[0].rows[0].prompt
+    assert draft.startswith(plain.split("\n\n")[0] + " Where in the LEA:")
+    ws = load_workbook(drill_book)["Root Causes"]
+    [cell] = [r[2] for r in ws.iter_rows() if r[1].value == "Problem of practice"]
+    assert cell.value == draft
+
+
+def test_without_a_drilldown_the_sheet_is_unchanged(sample_inputs, tmp_path):
+    inputs = sample_inputs[SAMPLE_IDENTIFIED_LEA]
+    plan = plan_workbook(inputs)
+    assert plan.drill_blocks == () and plan.drill_note == ""
+    assert "Where in the LEA" not in plan.root_causes[0].rows[0].prompt
+    ws = load_workbook(write_workbook(tmp_path / "a.xlsx", inputs))["Drill-Down"]
+    assert "Where in the LEA" not in [c.value for row in ws.iter_rows() for c in row]

@@ -9,7 +9,8 @@ call into this package.
   and calls it. The batch plans each workbook's keys from the same object.
 - :mod:`~cimrca.packet.display`: what the notebook shows (:func:`packet_header`,
   :func:`summary_markdown`, :func:`findings_table`, :func:`indicators_table`,
-  :func:`show_figures`, :func:`consultant_notes_markdown`, :func:`next_steps_markdown`).
+  :func:`show_figures`, :func:`show_drilldown`,
+  :func:`consultant_notes_markdown`, :func:`next_steps_markdown`).
 - :mod:`~cimrca.packet.writers`: the workbook and the findings JSON beside the packet.
 - :mod:`~cimrca.packet.state`: the statewide overview.
 
@@ -31,6 +32,7 @@ from ..runner import FALLBACK_KERNEL, KERNEL_NAME, execute_packet, kernel_name, 
 from .assemble import Packet, PacketAnnotations, build_packet, load_packet
 from .display import (
     consultant_notes_markdown,
+    drilldown_items,
     figure_items,
     figure_title,
     files_markdown,
@@ -40,6 +42,7 @@ from .display import (
     packet_header,
     packet_title,
     profile_markdown,
+    show_drilldown,
     show_figures,
     summary_markdown,
 )
@@ -83,6 +86,8 @@ __all__ = [
     "figure_title",
     "figure_items",
     "show_figures",
+    "drilldown_items",
+    "show_drilldown",
     "profile_markdown",
     "files_markdown",
     "state_header",

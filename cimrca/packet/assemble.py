@@ -31,6 +31,7 @@ from ..annotations import (
     stored_annotations,
 )
 from ..dataset import Dataset, load_dataset
+from ..drilldown import compute_drilldown, concentration_summary
 from ..errors import UsageError
 from ..findings import findings as compute_findings
 from ..indicators import compute_indicators, indicator_sheet, read_indicator_results
@@ -97,6 +98,10 @@ class Packet:
         The store, when ``annotations_source == "store"``.
     parameters
         The parameters the packet was loaded with, as given.
+    drilldown
+        :func:`cimrca.drilldown.compute_drilldown` of the packet's findings: one row per
+        finding x dimension x slice (drilldown.md section 2). Empty without ``detail.csv`` (or
+        without counts for this LEA); ``drilldown.attrs["message"]`` then says so.
     """
 
     lea_id: str
@@ -114,6 +119,7 @@ class Packet:
     annotations_source: AnnotationSource
     annotations_db: Path | None
     parameters: Mapping[str, str]
+    drilldown: pd.DataFrame
 
     @property
     def school_years(self) -> tuple[str, ...]:
@@ -159,6 +165,28 @@ class Packet:
         return figures_to_png(figs, dpi=FIGURE_DPI)
 
     @property
+    def drilldown_message(self) -> str:
+        """What every output says when there is no drill-down; ``""`` when there is one."""
+        return str(self.drilldown.attrs.get("message", "")) if self.drilldown.empty else ""
+
+    @cached_property
+    def drilldown_summary(self) -> pd.DataFrame:
+        """:func:`cimrca.drilldown.concentration_summary` of :attr:`drilldown`: per finding
+        and dimension, how concentrated it is and the sentence that says so."""
+        return concentration_summary(self.drilldown)
+
+    @cached_property
+    def drilldown_figures(self) -> dict[str, bytes]:
+        """One chart per finding above the threshold with a school drill-down, as PNG bytes by
+        ``finding_id``: the parts of the students over the threshold by school
+        (:func:`cimrca.charts.drilldown_bars`)."""
+        from ..charts import drilldown_figures, figures_to_png
+
+        above = self.findings[self.findings["level"].isin(["identified", "flagged"])]
+        figs = drilldown_figures(self.drilldown, above)
+        return figures_to_png(figs, dpi=FIGURE_DPI)
+
+    @property
     def figure_titles(self) -> dict[str, str]:
         """The charts' titles by :func:`cimrca.charts.lea_figures` name."""
         from .display import figure_title
@@ -195,6 +223,7 @@ class Packet:
             is_synthetic=self.is_synthetic,
             code_version=__version__,
             findings=self.findings,
+            drilldown=self.drilldown,
         )
 
 
@@ -266,6 +295,7 @@ def build_packet(
             lea_id=lea_id,
         )
     notes = annotations or PacketAnnotations()
+    found = compute_findings(lea_results, profile)
     return Packet(
         lea_id=lea_id,
         lea_name=dataset.lea_name(lea_id),
@@ -273,7 +303,7 @@ def build_packet(
         dataset=dataset,
         results=results,
         lea_results=lea_results,
-        findings=compute_findings(lea_results, profile),
+        findings=found,
         indicator_results=indicator_results,
         indicator_rows=_indicator_rows(indicator_results, lea_id, packet_school_year(lea_results)),
         annotations=dict(notes.values),
@@ -282,6 +312,7 @@ def build_packet(
         annotations_source=notes.source,
         annotations_db=notes.db,
         parameters=dict(parameters or {}),
+        drilldown=compute_drilldown(dataset, lea_results, profile=profile, findings=found),
     )
 
 

@@ -48,6 +48,8 @@ __all__ = [
     "figure_title",
     "figure_items",
     "show_figures",
+    "drilldown_items",
+    "show_drilldown",
     "profile_markdown",
     "files_markdown",
     "consultant_notes_markdown",
@@ -396,6 +398,61 @@ def figure_items(packet: Packet, kind: FigureKind = "all") -> list[MarkdownText 
 def show_figures(packet: Packet, kind: FigureKind = "all") -> None:
     """Display :func:`figure_items` in the running notebook (nothing outside a kernel)."""
     _display(figure_items(packet, kind))
+
+
+def drilldown_items(packet: Packet) -> list[MarkdownText | PngImage]:
+    """Where in the LEA each finding above the threshold sits: a chart and its sentences.
+
+    Per finding above the threshold (identified first): its name, the chart of the parts of
+    its students over the threshold by school (:func:`cimrca.charts.drilldown_bars`), the
+    sentence on concentration by school, then the same sentence for every other dimension.
+    Without drill-down data, the plain message of :data:`cimrca.drilldown.NO_DETAIL_MESSAGE`.
+
+    Notes
+    -----
+    drilldown.md section 3. A part is the slice's share of ``n - T d R`` (the comparison
+    risk ``R`` of the LEA's own ratio), so the parts add up to the LEA's figure.
+    """
+    above = packet.findings[packet.findings["level"].isin(["identified", "flagged"])]
+    if above.empty:
+        return [MarkdownText(f"No finding is above the threshold in {packet.latest_year}, so "
+                             "there is nothing to locate inside the LEA.")]  # fmt: skip
+    if packet.drilldown_message:
+        return [MarkdownText(_md(packet.drilldown_message))]
+    summary = packet.drilldown_summary
+    keys = ["school_year", "lea_id", "category", "race_ethnicity"]
+    summary = summary.merge(above[[*keys, "finding_id"]], on=keys)
+    sentences = {fid: rows for fid, rows in summary.groupby("finding_id", sort=False)}
+    items: list[MarkdownText | PngImage] = []
+    for r in above.to_dict("records"):  # a few findings: one chart each
+        fid = r["finding_id"]
+        name = f"{_category_label(r['category'])} - {_group_label(r['race_ethnicity'])}"
+        items.append(MarkdownText(f"**{_md(name)}**"))
+        rows = sentences.get(fid)
+        if rows is None:
+            items.append(MarkdownText("The drill-down data have no counts for this finding."))
+            continue
+        if fid in packet.drilldown_figures:
+            items.append(PngImage(packet.drilldown_figures[fid],
+                                  alt=f"Students over the threshold by school: {name}"))  # fmt: skip
+        lines = [f"- **{_md(s['dimension_label'])}**: {_md(_with_names(s))}"
+                 for s in rows.to_dict("records")]  # fmt: skip
+        items.append(MarkdownText("\n".join(lines)))
+    return items
+
+
+def _with_names(s: Mapping[str, Any]) -> str:
+    """A concentration sentence naming its top slices when they are three or fewer."""
+    names = [label or value for label, value in zip(s["top_labels"], s["top_values"], strict=True)]
+    if not 0 < len(names) <= 3:
+        return str(s["sentence"])
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"{str(s['sentence']).rstrip('.')}: {listed}."
+
+
+def show_drilldown(packet: Packet) -> None:
+    """Display :func:`drilldown_items` in the running notebook (nothing outside a kernel)."""
+    _display(drilldown_items(packet))
 
 
 def _display(items: Iterable[Any]) -> None:

@@ -12,6 +12,7 @@ import pandas as pd
 from .. import __version__
 from ..annotations import AnnotationStore, finish_rewrite, prepare_rewrite
 from ..atomic import atomic_write_text
+from ..drilldown import FINDING_KEYS
 from ..findings import RATIO_PREFIX
 from ..outputs import LeaFiles
 from ..workbook import write_workbook
@@ -22,6 +23,7 @@ __all__ = [
     "FINDINGS_JSON_VERSION",
     "write_packet_workbook",
     "findings_payload",
+    "drilldown_payload",
     "write_findings_json",
 ]
 
@@ -102,10 +104,13 @@ def findings_payload(packet: Packet) -> dict[str, Any]:
     ``dataset``, ``cimrca_version`` and ``findings``: one object per finding with ``key``,
     ``school_year``, ``category``, ``category_label``, ``race_ethnicity``, ``group_label``,
     ``level``, ``ratio`` (full precision), ``ratio_type``, ``threshold``,
-    ``consecutive_years``, ``flagged``, ``identified``, ``students_over_threshold`` and
-    ``ratios_by_year``.
+    ``consecutive_years``, ``flagged``, ``identified``, ``students_over_threshold``,
+    ``ratios_by_year``, ``drilldown`` and ``drilldown_summary``
+    (:func:`drilldown_payload`); with no drill-down data, ``drilldown`` is ``null`` and the
+    top-level ``drilldown_note`` says so and how to provide them.
     """
     f = packet.findings
+    drill, summary = drilldown_payload(packet)
     ratio_cols = [c for c in f.columns if c.startswith(RATIO_PREFIX)]
     items = [
         {
@@ -124,6 +129,8 @@ def findings_payload(packet: Packet) -> dict[str, Any]:
             "identified": bool(r["significantly_disproportionate"]),
             "students_over_threshold": _json_number(r["students_over_threshold"]),
             "ratios_by_year": {c[len(RATIO_PREFIX) :]: _json_number(r[c]) for c in ratio_cols},
+            "drilldown": drill.get(r["finding_id"]),
+            "drilldown_summary": summary.get(r["finding_id"]),
         }
         for r in f.to_dict("records")
     ]
@@ -139,7 +146,70 @@ def findings_payload(packet: Packet) -> dict[str, Any]:
         "dataset": packet.dataset.name,
         "cimrca_version": __version__,
         "findings": items,
+        "drilldown_note": packet.drilldown_message or None,
     }
+
+
+_SLICE_COUNTS = ("numerator", "denominator", "comparison_numerator", "comparison_denominator")
+_SLICE_FIELDS = (
+    "dimension", "value", "label", *_SLICE_COUNTS,
+    "risk", "comparison_risk", "ratio", "over_threshold", "share",
+)  # fmt: skip
+
+
+def _json_count(x: Any) -> int | None:
+    return None if x is None or pd.isna(x) else int(x)
+
+
+def drilldown_payload(
+    packet: Packet,
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
+    """Each finding's ``drilldown`` and ``drilldown_summary`` for the findings JSON.
+
+    Returns
+    -------
+    tuple of dict
+        By ``finding_id``: the slices (drilldown.md section 3: ``dimension``, ``value`` (the
+        school code for schools), ``label``, the four counts as integers, ``risk``,
+        ``comparison_risk``, ``ratio``, ``over_threshold``, ``share`` at full precision, or
+        ``null``), dimension by dimension, largest ``over_threshold`` first; and per dimension
+        ``dimension``, ``dimension_label``, ``slices``, ``slices_over``, ``top_values``,
+        ``top_labels``, ``top_share``, ``lea_over_threshold`` and ``sentence``. A finding
+        without drill-down rows is absent (its JSON value is then ``null``).
+    """
+    if packet.drilldown.empty:
+        return {}, {}
+    ids = packet.findings[[*FINDING_KEYS, "finding_id"]]
+    keys = list(FINDING_KEYS)
+    drill = packet.drilldown.merge(ids, on=keys)
+    slices = {
+        fid: [
+            {k: (_json_count(r[k]) if k in _SLICE_COUNTS else
+                 r[k] if k in ("dimension", "value", "label") else _json_number(r[k]))
+             for k in _SLICE_FIELDS}
+            for r in rows.to_dict("records")
+        ]
+        for fid, rows in drill.groupby("finding_id", sort=False)
+    }  # fmt: skip
+    summary = packet.drilldown_summary.merge(ids, on=keys)
+    summaries = {
+        fid: [
+            {
+                "dimension": r["dimension"],
+                "dimension_label": r["dimension_label"],
+                "slices": int(r["slices"]),
+                "slices_over": int(r["slices_over"]),
+                "top_values": list(r["top_values"]),
+                "top_labels": list(r["top_labels"]),
+                "top_share": _json_number(r["top_share"]),
+                "lea_over_threshold": _json_number(r["lea_over_threshold"]),
+                "sentence": r["sentence"],
+            }
+            for r in rows.to_dict("records")
+        ]
+        for fid, rows in summary.groupby("finding_id", sort=False)
+    }
+    return slices, summaries
 
 
 def write_findings_json(packet: Packet, out_dir: str | Path) -> Path:

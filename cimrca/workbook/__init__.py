@@ -35,6 +35,7 @@ come from ``templates/root_cause_prompts.yaml``, which a State edits without tou
 
 from ..findings import FINDING_LEVELS, RATIO_PREFIX, findings
 from .plan import (
+    DrillBlock,
     EntryRow,
     FindingBlock,
     SheetPlan,
@@ -54,6 +55,7 @@ __all__ = [
     "SheetPlan",
     "FindingBlock",
     "EntryRow",
+    "DrillBlock",
     "plan_workbook",
     "findings",
     "write_workbook",

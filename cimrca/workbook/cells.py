@@ -89,6 +89,7 @@ def _format_specs() -> dict[str, dict[str, Any]]:
         "block": {"bold": True, "bg_color": c["block"], "text_wrap": True},
         "block_note": {"italic": True, "bg_color": c["block"], "text_wrap": True},
         "value_number": {"num_format": "General", "align": "left"},
+        "part": {"num_format": "0.0", **edge},
     }  # fmt: skip
     for level in FINDING_LEVELS:
         spec[f"level_{level}"] = {"bg_color": c[level], "text_wrap": True, **edge}

@@ -19,11 +19,12 @@ from typing import Any
 import pandas as pd
 
 from .. import layout
+from ..drilldown import FINDING_KEYS, NO_DETAIL_MESSAGE, concentration_summary
 from ..errors import WorkbookError
 from ..findings import findings
 from ..profiles import Profile
 from .prompts import load_prompts
-from .wording import cell_text, problem_statement
+from .wording import cell_text, drilldown_phrase, finding_heading, problem_statement
 
 __all__ = [
     "WorkbookInputs",
@@ -31,6 +32,7 @@ __all__ = [
     "SheetPlan",
     "FindingBlock",
     "EntryRow",
+    "DrillBlock",
     "plan_workbook",
     "workbook_keys",
     "workbook_filename",
@@ -68,6 +70,11 @@ class WorkbookInputs:
     findings
         The findings of ``results`` (:func:`cimrca.findings.findings`) when the caller has them
         already (a packet computes them once); ``None``: computed here.
+    drilldown
+        The findings' drill-down (:func:`cimrca.drilldown.compute_drilldown`): the "Where in
+        the LEA" blocks of ``Drill-Down`` and the top slices the Root Causes draft cites. An
+        empty frame (no ``detail.csv``) makes both say so, with ``attrs["message"]``;
+        ``None``: no drill-down was asked for, and neither sheet mentions one.
     """
 
     lea_id: str
@@ -82,6 +89,7 @@ class WorkbookInputs:
     generated_at: datetime | str | None = None
     prompts_path: str | Path | None = None
     findings: pd.DataFrame | None = None
+    drilldown: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,22 @@ class FindingBlock:
     finding: Mapping[str, Any]
     note: str
     rows: tuple[EntryRow, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class DrillBlock:
+    """A "Where in the LEA" block of ``Drill-Down``: one finding, one dimension.
+
+    ``title`` names the finding and the dimension, ``sentence`` says how concentrated it is
+    (:func:`cimrca.drilldown.concentration_sentence`), ``slices`` holds the dimension's rows of
+    :func:`cimrca.drilldown.compute_drilldown`, largest ``over_threshold`` first.
+    """
+
+    finding_id: str
+    dimension: str
+    title: str
+    sentence: str
+    slices: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -137,6 +161,11 @@ class WorkbookPlan:
         When the workbook was made (ISO 8601 text).
     sheets
         The annotatable sheets, in workbook order, with the keys of their rows.
+    drill_blocks
+        The "Where in the LEA" blocks of ``Drill-Down``, by finding then dimension.
+    drill_note
+        What ``Drill-Down`` says instead of blocks when there is no drill-down data
+        (:data:`cimrca.drilldown.NO_DETAIL_MESSAGE`); ``""`` otherwise.
     """
 
     inputs: WorkbookInputs
@@ -150,6 +179,8 @@ class WorkbookPlan:
     choices: Mapping[str, tuple[str, ...]]
     generated: str
     sheets: tuple[SheetPlan, ...]
+    drill_blocks: tuple[DrillBlock, ...] = ()
+    drill_note: str = ""
 
     @property
     def latest(self) -> str | None:
@@ -205,7 +236,11 @@ def plan_workbook(inputs: WorkbookInputs) -> WorkbookPlan:
     found = inputs.findings if inputs.findings is not None else findings(results, inputs.profile)
     indicators = _indicator_rows(inputs)
     flagged = found[found["level"].isin(["identified", "flagged"])].to_dict("records")
-    root_causes = tuple(_root_cause_block(r, inputs.lea_name, prompts) for r in flagged)
+    drill_blocks, drill_note, phrases = _drilldown_plan(inputs.drilldown, found)
+    root_causes = tuple(
+        _root_cause_block(r, inputs.lea_name, prompts, phrases.get(r["finding_id"], ""))
+        for r in flagged
+    )
     action_plan = tuple(_action_block(r, prompts) for r in flagged)
     sheets = (
         _sheet("Disproportionality", [str(k) for k in found["finding_id"]]),
@@ -228,6 +263,8 @@ def plan_workbook(inputs: WorkbookInputs) -> WorkbookPlan:
         },
         generated=_generated_at(inputs.generated_at),
         sheets=sheets,
+        drill_blocks=drill_blocks,
+        drill_note=drill_note,
     )
 
 
@@ -289,11 +326,65 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+_DRILL_BY = {
+    "school": "by school",
+    "grade_band": "by grade band",
+    "gender": "by gender",
+    "english_learner": "English learners and other students",
+    "socioeconomically_disadvantaged": "socioeconomically disadvantaged and other students",
+    "disability": "by disability",
+}
+
+
+def _drilldown_plan(
+    drill: pd.DataFrame | None, found: pd.DataFrame
+) -> tuple[tuple[DrillBlock, ...], str, dict[str, str]]:
+    """The Drill-Down blocks, the no-data note and each finding's Root Causes phrase.
+
+    drilldown.md section 3: per finding and dimension the slices largest part first, with the
+    sentence on concentration; the Root Causes draft cites the top slices. Without drill-down
+    data the note replaces the blocks and every flagged finding's draft says so.
+    """
+    if drill is None:
+        return (), "", {}
+    ids = found[[*FINDING_KEYS, "finding_id"]].astype({"lea_id": str})
+    if found.empty:
+        return (), "", {}
+    if drill.empty:
+        message = str(drill.attrs.get("message", "")) or NO_DETAIL_MESSAGE
+        phrase = drilldown_phrase(pd.DataFrame(), no_data=True)
+        return (), message, dict.fromkeys(ids["finding_id"], phrase)
+    drill = drill.astype({"lea_id": str}).merge(ids, on=list(FINDING_KEYS))
+    summary = concentration_summary(drill).merge(ids, on=list(FINDING_KEYS))
+    slices = dict(tuple(drill.groupby(["finding_id", "dimension"], sort=False)))
+    labels = dict(zip(found["finding_id"], found.to_dict("records"), strict=True))
+    blocks = tuple(
+        DrillBlock(
+            finding_id=s["finding_id"],
+            dimension=s["dimension"],
+            title=f"{finding_heading(labels[s['finding_id']])}: {_DRILL_BY[s['dimension']]}",
+            sentence=s["sentence"],
+            slices=slices[(s["finding_id"], s["dimension"])].reset_index(drop=True),
+        )
+        for s in summary.to_dict("records")
+    )
+    phrases = {
+        fid: drilldown_phrase(rows) for fid, rows in summary.groupby("finding_id", sort=False)
+    }
+    return blocks, "", phrases
+
+
 def _root_cause_block(
-    finding: Mapping[str, Any], lea_name: str, prompts: Mapping[str, Any]
+    finding: Mapping[str, Any], lea_name: str, prompts: Mapping[str, Any], where: str = ""
 ) -> FindingBlock:
-    """Problem of practice, fishbone categories, five whys, hypotheses: one row each."""
+    """Problem of practice, fishbone categories, five whys, hypotheses: one row each.
+
+    ``where`` (the drill-down's top slices, :func:`cimrca.workbook.wording.drilldown_phrase`)
+    follows the problem statement.
+    """
     statement = problem_statement(finding, lea_name, prompts)
+    if where:
+        statement = f"{statement} {where}"
     steps = [("Problem of practice", f"{statement}\n\n{_one_line(prompts['problem_prompt'])}")]
     steps += [(f"Fishbone: {fb['category']}", str(fb["prompt"])) for fb in prompts["fishbone"]]
     steps += [(f"Five whys {i}", str(q)) for i, q in enumerate(prompts["five_whys"], start=1)]

@@ -411,8 +411,81 @@ def drill_down(c: Cells, ws: Worksheet, plan: WorkbookPlan) -> None:
         row += 1
     if rows.empty:
         c.note(ws, row, "No findings, so nothing to drill into.")
+        row += 1
+    _where_in_the_lea(c, ws, row + 1, plan)
     ws.freeze_panes(hdr + 1, 2)
     c.finish(ws, hdr, widths=[w for _, w, _, _ in _DRILL_COLUMNS], repeat_cols=2)
+
+
+#: Columns of a "Where in the LEA" block: header, field of the drill-down, format. They reuse
+#: the widths of the Drill-Down columns above them (A 24, B 9, C 30, D 22, ...).
+_WHERE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("part of the LEA", "label", "text"),
+    ("code", "value", "text_nowrap"),
+    ("students over the threshold in this part", "over_threshold", "part"),
+    ("share of the LEA's students over the threshold", "share", "pct"),
+    ("numerator", "numerator", "count"),
+    ("denominator", "denominator", "count"),
+    ("risk", "risk", "pct2"),
+    ("comparison numerator", "comparison_numerator", "count"),
+    ("comparison denominator", "comparison_denominator", "count"),
+    ("comparison risk", "comparison_risk", "pct2"),
+    ("ratio in this part", "ratio", "ratio"),
+)
+_WHERE_GUIDE = (
+    "Where in the LEA each finding sits: its counts split by school, grade band, gender, "
+    "English learners, socioeconomically disadvantaged students and (placement and "
+    "discipline) disability, largest part first. 'Students over the threshold in this part' "
+    "is the part's share of the gap: the group's students in that part minus what the "
+    "threshold allows at the comparison risk the LEA's ratio used; the parts of a block add "
+    "up to the LEA's own figure, and a part below the threshold's level is negative. It "
+    "measures the gap, not a target for identifying fewer students (34 CFR 300.646(f)). A "
+    "part's own ratio is shown only where it has the minimum cell and n-size; it is context, "
+    "never a determination."
+)
+
+
+def _where_in_the_lea(c: Cells, ws: Worksheet, row: int, plan: WorkbookPlan) -> int:
+    """The "Where in the LEA" blocks (drilldown.md section 3), from ``row``; next row.
+
+    Per finding and dimension: a heading, the sentence on concentration, a header and one row
+    per slice, largest part first, numbers as numbers. Column A never holds a key: the sheet
+    is not annotatable. Without drill-down data, the plan's note in plain words instead.
+    """
+    if not plan.drill_blocks and not plan.drill_note:
+        return row
+    widths = [w for _, w, _, _ in _DRILL_COLUMNS[: len(_WHERE_COLUMNS)]]
+    ws.write_string(row, 0, "Where in the LEA", c.f["title"])
+    row += 1
+    if plan.drill_note:
+        ws.merge_range(row, 0, row, len(widths) - 1, plan.drill_note, c.f["value"])
+        c.fit_row(ws, row, [(plan.drill_note, sum(widths))])
+        return row + 1
+    ws.merge_range(row, 0, row, len(widths) - 1, _WHERE_GUIDE, c.f["subtitle"])
+    c.fit_row(ws, row, [(_WHERE_GUIDE, sum(widths))])
+    row += 2
+    for block in plan.drill_blocks:
+        row = c.band(ws, row, block.title, widths, "block")
+        row = c.band(ws, row, block.sentence, widths, "block_note")
+        for col, (name, _, _) in enumerate(_WHERE_COLUMNS):
+            ws.write_string(row, col, name, c.f["header"])
+        c.fit_row(ws, row, [(name, widths[i]) for i, (name, _, _) in enumerate(_WHERE_COLUMNS)])
+        row += 1
+        for rec in block.slices.to_dict("records"):
+            texts = []
+            for col, (_, field_name, fmt) in enumerate(_WHERE_COLUMNS):
+                v = rec.get(field_name, np.nan)
+                if field_name == "label" and not v:
+                    v = rec["value"]  # a school schools.csv does not name: its code
+                if fmt in ("count", "pct", "pct2", "ratio", "part"):
+                    c.number(ws, row, col, v, fmt)
+                else:
+                    c.text(ws, row, col, v, fmt)
+                    texts.append((cell_text(v), widths[col]))
+            c.fit_row(ws, row, texts)
+            row += 1
+        row += 1
+    return row
 
 
 # ---------------------------------------------------------------------------- Charts

@@ -20,6 +20,8 @@ __all__ = [
     "fmt_ratio",
     "problem_statement",
     "finding_title",
+    "finding_heading",
+    "drilldown_phrase",
     "finding_facts",
     "finding_sentence",
     "profile_text",
@@ -100,6 +102,77 @@ def finding_title(row: Mapping[str, Any]) -> str:
     cat = CATEGORY_LABELS.get(row["category"], row["category"])
     grp = RACE_LABELS.get(row["race_ethnicity"], row["race_ethnicity"])
     return f"{LEVEL_LABELS[row['level']]}: {cat} - {grp}"
+
+
+def finding_heading(row: Mapping[str, Any]) -> str:
+    """``<category> - <group> (<finding_id>)``: a finding named without its level."""
+    cat = CATEGORY_LABELS.get(row["category"], row["category"])
+    grp = RACE_LABELS.get(row["race_ethnicity"], row["race_ethnicity"])
+    return f"{cat} - {grp} ({row['finding_id']})"
+
+
+def _names(labels: list[str]) -> str:
+    """``A``, ``A and B``, ``A, B and C``."""
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
+def _pct(x: float) -> str:
+    return f"{round(float(x) * 100)}%"
+
+
+def drilldown_phrase(summary: pd.DataFrame, *, no_data: bool = False) -> str:
+    """Where in the LEA a finding sits, for the Root Causes problem of practice.
+
+    Parameters
+    ----------
+    summary
+        One finding's rows of :func:`cimrca.drilldown.concentration_summary`.
+    no_data
+        No drill-down data were given: say so, and where the workbook says how to give them.
+
+    Returns
+    -------
+    str
+        For example "Where in the LEA: the students over the threshold are concentrated in
+        Bittercress Grove Middle School and Greenmoss Creek Middle School (2 of 38 schools;
+        81% of the students over the threshold); grades 6-8 hold 97%." The schools, grade
+        bands and (placement and discipline) disabilities that hold at least half of the
+        students over the threshold (drilldown.md section 3); ``""`` when no slice is over
+        the threshold's level.
+    """
+    if no_data:
+        return (
+            "Where in the LEA: not known, as no drill-down data were given (the Drill-Down "
+            "sheet says how to provide them)."
+        )
+    rows = {r["dimension"]: r for r in summary.to_dict("records") if r["top_slices"] > 0}
+    parts = []
+    school = rows.get("school")
+    if school is not None:
+        names = [label or value for label, value in
+                 zip(school["top_labels"], school["top_values"], strict=True)]  # fmt: skip
+        k, n = int(school["top_slices"]), int(school["slices"])
+        parts.append(
+            f"the students over the threshold are concentrated in {_names(names)} ({k} of {n} "
+            f"schools; {_pct(school['top_share'])} of the students over the threshold)"
+            if k <= 3
+            else f"the students over the threshold are spread over the schools: it takes {k} "
+            f"of {n} schools, led by {_names(names[:3])}, to hold "
+            f"{_pct(school['top_share'])} of them"
+        )
+    grade = rows.get("grade_band")
+    if grade is not None:
+        labels = [str(x).replace("Grades", "grades") for x in grade["top_labels"]]
+        verb = "hold" if len(labels) > 1 or labels[0].startswith("grades") else "holds"
+        parts.append(f"{_names(labels)} {verb} {_pct(grade['top_share'])}")
+    disability = rows.get("disability")
+    if disability is not None:
+        labels = [str(x).lower() for x in disability["top_labels"]]
+        parts.append(f"students with {' or '.join(labels)} hold {_pct(disability['top_share'])}")
+    if not parts:
+        return ""
+    text = "; ".join(parts)
+    return f"Where in the LEA: {text}."
 
 
 def finding_facts(row: Mapping[str, Any], years_required: int) -> str:
