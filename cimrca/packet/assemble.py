@@ -119,7 +119,6 @@ class Packet:
     annotations_source: AnnotationSource
     annotations_db: Path | None
     parameters: Mapping[str, str]
-    drilldown: pd.DataFrame
 
     @property
     def school_years(self) -> tuple[str, ...]:
@@ -194,18 +193,30 @@ class Packet:
         return {name: figure_title(name, self) for name in self.figures}
 
     @cached_property
+    def drilldown(self) -> pd.DataFrame:
+        """The drill-down of the packet's findings (computed on first use; the keys of the
+        workbook do not depend on it, so the batch's planning never computes it)."""
+        return compute_drilldown(
+            self.dataset, self.lea_results, profile=self.profile, findings=self.findings
+        )
+
+    @cached_property
     def workbook_keys(self) -> list[tuple[str, str]]:
         """``(sheet, finding_id)`` of every annotatable row of this packet's workbook.
 
         The one source of the keys: the notebook writes these rows and the batch harvests and
-        hands over annotations for exactly these (:func:`cimrca.workbook.workbook_keys`).
+        hands over annotations for exactly these (:func:`cimrca.workbook.workbook_keys`). The
+        rows do not depend on the charts or the drill-down, which are left out here.
         """
-        return workbook_keys(self.workbook_inputs(with_figures=False))
+        return workbook_keys(self.workbook_inputs(with_figures=False, with_drilldown=False))
 
-    def workbook_inputs(self, *, with_figures: bool = True) -> WorkbookInputs:
+    def workbook_inputs(
+        self, *, with_figures: bool = True, with_drilldown: bool = True
+    ) -> WorkbookInputs:
         """The :class:`cimrca.workbook.WorkbookInputs` of this packet.
 
-        ``with_figures=False`` skips rendering the charts (enough for :attr:`workbook_keys`).
+        ``with_figures=False`` skips rendering the charts and ``with_drilldown=False`` the
+        drill-down (enough for :attr:`workbook_keys`).
         """
         figures = (
             {self.figure_titles[name]: png for name, png in self.figures.items()}
@@ -223,7 +234,7 @@ class Packet:
             is_synthetic=self.is_synthetic,
             code_version=__version__,
             findings=self.findings,
-            drilldown=self.drilldown,
+            drilldown=self.drilldown if with_drilldown else None,
         )
 
 
@@ -312,7 +323,6 @@ def build_packet(
         annotations_source=notes.source,
         annotations_db=notes.db,
         parameters=dict(parameters or {}),
-        drilldown=compute_drilldown(dataset, lea_results, profile=profile, findings=found),
     )
 
 
