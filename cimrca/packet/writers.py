@@ -103,7 +103,10 @@ def findings_payload(packet: Packet) -> dict[str, Any]:
     ``school_year``, ``category``, ``category_label``, ``race_ethnicity``, ``group_label``,
     ``level``, ``ratio`` (full precision), ``ratio_type``, ``threshold``,
     ``consecutive_years``, ``flagged``, ``identified``, ``students_over_threshold`` and
-    ``ratios_by_year``.
+    ``ratios_by_year``; and ``monitoring``: ``level``, ``level_label``, ``cim_required``,
+    ``reasons`` (a list of plain-words reasons), ``school_year`` and ``note`` (the Annual
+    Determination Letter is the official level), or ``null`` when the profile defines no
+    monitoring levels (monitoring.md section 3).
     """
     f = packet.findings
     ratio_cols = [c for c in f.columns if c.startswith(RATIO_PREFIX)]
@@ -139,6 +142,26 @@ def findings_payload(packet: Packet) -> dict[str, Any]:
         "dataset": packet.dataset.name,
         "cimrca_version": __version__,
         "findings": items,
+        "monitoring": _monitoring_payload(packet),
+    }
+
+
+def _monitoring_payload(packet: Packet) -> dict[str, Any] | None:
+    """The ``monitoring`` object of the findings JSON (``None`` without monitoring levels)."""
+    from ..monitoring import LEVEL_LABELS, OFFICIAL_LEVEL_NOTE
+
+    row = packet.monitoring_row
+    if row is None:
+        return None
+    level = str(row["level"])
+    reasons = [r.strip() for r in str(row.get("reasons", "") or "").split("; ") if r.strip()]
+    return {
+        "level": level,
+        "level_label": LEVEL_LABELS.get(level, level),
+        "cim_required": bool(row["cim_required"]),
+        "reasons": reasons,
+        "school_year": str(row["school_year"]),
+        "note": OFFICIAL_LEVEL_NOTE,
     }
 
 
