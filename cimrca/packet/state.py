@@ -180,7 +180,7 @@ def monitoring_overview(
     table = pd.DataFrame(
         {
             "lea_id": need["lea_id"].astype(str).to_numpy(),
-            "lea_name": need["lea_id"].astype(str).map(names).fillna("").to_numpy(),
+            "lea_name": need["lea_id"].astype(str).map(names).astype(object).fillna("").to_numpy(),
             "level": need["level"].map(LEVEL_LABELS).to_numpy(),
             "significantly_disproportionate": need["significantly_disproportionate"]
             .astype(bool).to_numpy(),
