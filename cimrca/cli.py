@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="per-LEA packets: workbook, executed notebook, HTML",
         description="Run the packet notebook for each LEA and write OUT_DIR/leas/<lea_id>/ with "
         "the root-cause workbook, the executed notebook, the HTML packet and a findings JSON; "
-        "also results.csv, manifest.csv and the state overview.",
+        "also results.csv, monitoring.csv, manifest.csv and the state overview.",
     )
     p.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="folder of canonical CSVs")
     p.add_argument("--out", type=Path, required=True, metavar="OUT_DIR", help="output folder")
@@ -168,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=600.0,
         metavar="SECONDS",
         help="wall-clock limit per LEA (default 600)",
+    )
+    p.add_argument(
+        "--cim-only",
+        action="store_true",
+        help="only the LEAs required to complete CIM in the latest year (monitoring.csv); "
+        "combines with --lea, --selpa and --shard",
     )
     p.set_defaults(handler=_cmd_batch)
 

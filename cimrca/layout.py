@@ -89,17 +89,23 @@ def action_key(finding: str, n: int) -> str:
 
 _YEAR = r"\d{4}-\d{2}"
 _FINDING = rf"{_YEAR}:(?:{'|'.join(CATEGORY_CODES)}):(?:{'|'.join(ALL_RACE_CODES)})"
+_INDICATOR = rf"{_YEAR}:indicator:[A-Za-z0-9_]+"
+#: A Root Causes or Action Plan block's finding: disproportionality, or an indicator finding
+#: (monitoring.md section 4).
+_BLOCK = rf"(?:{_FINDING}|{_INDICATOR})"
 #: The shape of a ``finding_id`` on each annotatable sheet (the functions above make them).
 KEY_PATTERNS: dict[str, re.Pattern[str]] = {
     "Disproportionality": re.compile(rf"{_FINDING}"),
-    "Indicators": re.compile(rf"{_YEAR}:indicator:[A-Za-z0-9_]+"),
-    "Root Causes": re.compile(rf"{_FINDING}:rc:[1-9]\d*"),
-    "Action Plan": re.compile(rf"{_FINDING}:ap:[1-9]\d*"),
+    "Indicators": re.compile(_INDICATOR),
+    "Root Causes": re.compile(rf"{_BLOCK}:rc:[1-9]\d*"),
+    "Action Plan": re.compile(rf"{_BLOCK}:ap:[1-9]\d*"),
 }
 #: The same shapes in words, for messages.
 KEY_SHAPES: dict[str, str] = {
     "Disproportionality": "<school_year>:<category>:<race_ethnicity>, e.g. 2024-25:ident_ed:BL",
     "Indicators": "<school_year>:indicator:<code>, e.g. 2024-25:indicator:5A",
-    "Root Causes": "<school_year>:<category>:<race_ethnicity>:rc:<n>, e.g. 2024-25:ident_ed:BL:rc:1",
-    "Action Plan": "<school_year>:<category>:<race_ethnicity>:ap:<n>, e.g. 2024-25:ident_ed:BL:ap:1",
+    "Root Causes": "<school_year>:<category>:<race_ethnicity>:rc:<n> or "
+    "<school_year>:indicator:<code>:rc:<n>, e.g. 2024-25:ident_ed:BL:rc:1",
+    "Action Plan": "<school_year>:<category>:<race_ethnicity>:ap:<n> or "
+    "<school_year>:indicator:<code>:ap:<n>, e.g. 2024-25:ident_ed:BL:ap:1",
 }

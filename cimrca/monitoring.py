@@ -484,16 +484,14 @@ def write_monitoring(monitoring: pd.DataFrame, path: str | Path) -> Path:
     suffix = path.suffix.lower()
     if suffix not in {".csv", ".parquet"}:
         raise UsageError(f"the monitoring file must end in .csv or .parquet, found {path.name!r}.")
+    from .atomic import atomic_path
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_path(path) as tmp:  # a temporary file of this process's own (batch shards)
         if suffix == ".parquet":
             monitoring.to_parquet(tmp, index=False)
         else:
-            monitoring.to_csv(tmp, index=False)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+            monitoring.to_csv(tmp, index=False, lineterminator="\n")
     return path
 
 

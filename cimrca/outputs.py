@@ -104,6 +104,11 @@ class OutputLayout:
         return self.root / "indicators.parquet"
 
     @property
+    def monitoring(self) -> Path:
+        """The monitoring levels of every LEA and year (monitoring.md section 3)."""
+        return self.root / "monitoring.csv"
+
+    @property
     def annotations_store(self) -> Path:
         """The default annotation store."""
         return self.root / "annotations.sqlite"

@@ -20,7 +20,10 @@ How the counts are made (all vectorised over LEAs x years x groups with numpy):
   (children removed, and removals ``TDR``) vary by LEA and group; discipline drops in 2020-21
   (distance learning, :data:`DISCIPLINE_YEAR_FACTORS`). Suspensions of more than 10 days in school
   (``ISS_GT10``) are almost absent statewide, as in California.
-- Indicators: SPP/APR rates per LEA and year around statewide means, with targets.
+- Indicators: SPP/APR rates per LEA and year around statewide means, with targets; most
+  LEAs at exactly 100% on the compliance indicators 11, 12 and 13 (:attr:`IndicatorSpec.full_share`),
+  and two LEAs given rates that meet their targets, so that the sample shows every monitoring
+  level (monitoring.md): one Universal, one Targeted 1 (:data:`TARGETED_1_MISS`).
 - Built-in cases (:data:`BUILT_IN_CASES`): chosen LEAs get counts set so that a given group's
   ratio in a given category follows a designed series, or a designed not-calculated path.
 """
@@ -395,6 +398,8 @@ class IndicatorSpec:
     ``base`` names the LEA population the denominator is taken from and ``base_share`` the share
     of it; ``derived`` indicators take their numerator from the count tables instead of a draw.
     ``target`` (first year) moves by ``target_step`` a year; ``None`` means no target.
+    ``full_share`` is the share of LEA-years at exactly 100% (compliance indicators, where most
+    LEAs are fully compliant); it is drawn after every other draw, so the others do not move.
     """
 
     code: str
@@ -409,7 +414,26 @@ class IndicatorSpec:
     target: float | None = None
     target_step: float = 0.0
     year_means: Mapping[str, float] = field(default_factory=dict)
+    full_share: float = 0.0
 
+
+#: Share of LEA-years at exactly 100% on the compliance indicators 11, 12 and 13: most LEAs are
+#: fully compliant on timelines and transition (California's SPP/APR reports statewide rates of
+#: 97-99% on them), so most are not Targeted on these alone.
+COMPLIANCE_FULL_SHARE = 0.85
+#: Students with disabilities an LEA needs to carry a designed monitoring level: more than
+#: California's small-LEA line (100, monitoring.md rule 2), so that it is ranked.
+LEVEL_CASE_MIN_SWD = 100
+#: The LRE indicators whose targets the designed Universal and Targeted 1 LEAs already meet
+#: (they come from the environments counts, which the design does not touch).
+LEVEL_CASE_LRE = ("5A", "5B", "5C")
+#: The one indicator the designed Targeted 1 LEA misses in the latest year.
+TARGETED_1_MISS = "3B_MATH"
+#: How far beyond its target a designed LEA's drawn rate is set (or missed by, for the miss).
+LEVEL_CASE_MARGIN = 0.02
+#: A designed LEA's rate on a lower-is-better indicator without a target (chronic absence), as
+#: a share of the State mean: a strong climate domain.
+LEVEL_CASE_NO_TARGET_FACTOR = 0.75
 
 #: The indicator series (CDE's LEA report codes, data.md section 1). Means are California's
 #: statewide rates for students with disabilities, rounded; targets are plausible SPP/APR ones.
@@ -439,11 +463,12 @@ INDICATORS: tuple[IndicatorSpec, ...] = (
     IndicatorSpec("6B", "Preschool: separate class, school or residential facility", False,
                   0.31, "preschool", 1.0, needs="preschool", target=0.31, target_step=-0.01),
     IndicatorSpec("11", "Initial evaluations within 60 days", True, 0.965, "cwd", 0.11,
-                  lea_sd=0.6, target=1.0),
+                  lea_sd=0.6, target=1.0, full_share=COMPLIANCE_FULL_SHARE),
     IndicatorSpec("12", "Part C to Part B transition by age 3", True, 0.975, "preschool", 0.35,
-                  lea_sd=0.6, needs="preschool", target=1.0),
+                  lea_sd=0.6, needs="preschool", target=1.0, full_share=COMPLIANCE_FULL_SHARE),
     IndicatorSpec("13", "Secondary transition goals and services in the IEP", True, 0.91, "cwd",
-                  0.25, lea_sd=0.6, needs="high_school", target=1.0),
+                  0.25, lea_sd=0.6, needs="high_school", target=1.0,
+                  full_share=COMPLIANCE_FULL_SHARE),
     IndicatorSpec("SUSP_SWD", "Suspension rate, students with disabilities", False, 0.0, "cwd",
                   1.1, derived="suspended"),
     IndicatorSpec("CHRONIC_SWD", "Chronic absenteeism rate, students with disabilities", False,
@@ -1073,6 +1098,18 @@ def _indicators(
     for i, spec in enumerate(specs):
         if spec.derived is not None:
             num[i] = np.minimum(derived[spec.derived] * needs[spec.needs][:, None], den[i])
+    full_share = np.array([s.full_share for s in specs])[:, None, None]
+    full = rng.random(num.shape) < full_share  # drawn last: the draws above do not move
+    num = np.where(full, den, num)
+    targets = _target_array(years)
+    chosen = _level_case_leas(
+        directory,
+        num,
+        den,
+        targets,
+        np.nansum(counts.child_count[:, -1].reshape(n_leas, -1), axis=1),
+    )
+    num = _level_case_rates(num, den, targets, means, chosen)
     keep = den > 0
     ii, ll, yy = np.nonzero(keep)
     frame = pd.DataFrame({
@@ -1082,19 +1119,84 @@ def _indicators(
         "numerator": num[keep],
         "denominator": den[keep],
     })  # fmt: skip
-    return frame.sort_values(["school_year", "lea_id", "indicator"], kind="stable").reset_index(
+    frame = frame.sort_values(["school_year", "lea_id", "indicator"], kind="stable").reset_index(
         drop=True
     )
+    ids = directory.leas["lea_id"].to_numpy()
+    frame.attrs["level_cases"] = dict(zip(("universal", "targeted_1"), ids[chosen], strict=False))
+    return frame
+
+
+def _target_array(years: tuple[str, ...]) -> np.ndarray:
+    """Every indicator's target by year, ``[I, Y]`` (NaN: no target)."""
+    t = np.arange(len(years), dtype=float)
+    return np.array([
+        np.full(len(years), np.nan) if s.target is None
+        else np.clip(s.target + s.target_step * t, 0.0, 1.0).round(3)
+        for s in INDICATORS
+    ])  # fmt: skip
+
+
+def _met(num: np.ndarray, den: np.ndarray, target: np.ndarray, higher: np.ndarray) -> np.ndarray:
+    """Whether each rate meets its target (``rate >= target``, or ``<=`` when lower is better);
+    True where there is no rate or no target (nothing to miss)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = num / den
+        met = np.where(higher, rate >= target, rate <= target)
+    return met | (den <= 0) | np.isnan(target)
+
+
+def _level_case_leas(
+    directory: _Directory, num: np.ndarray, den: np.ndarray, targets: np.ndarray, swd: np.ndarray
+) -> np.ndarray:
+    """The (at most two) LEAs given target-meeting indicators: Universal, then Targeted 1.
+
+    The first two LEAs, in directory order, that carry no built-in case, have more than
+    :data:`LEVEL_CASE_MIN_SWD` students with disabilities in the latest year and already meet
+    the targets of :data:`LEVEL_CASE_LRE` in it.
+    """
+    codes = [s.code for s in INDICATORS]
+    lre = [codes.index(c) for c in LEVEL_CASE_LRE]
+    higher = np.array([s.higher_is_better for s in INDICATORS])[lre, None]
+    met = _met(num[lre, :, -1], den[lre, :, -1], targets[lre, -1][:, None], higher)
+    ok = met.all(axis=0) & ~directory.case_mask & (swd > LEVEL_CASE_MIN_SWD)
+    return np.flatnonzero(ok)[:2]
+
+
+def _level_case_rates(
+    num: np.ndarray, den: np.ndarray, targets: np.ndarray, means: np.ndarray, chosen: np.ndarray
+) -> np.ndarray:
+    """Numerators of the designed LEAs: every drawn indicator beyond its target by
+    :data:`LEVEL_CASE_MARGIN` in every year (chronic absence at
+    :data:`LEVEL_CASE_NO_TARGET_FACTOR` of the State mean); the second LEA then misses
+    :data:`TARGETED_1_MISS` in the latest year. Derived indicators are left as counted."""
+    num = num.copy()
+    for i, spec in enumerate(INDICATORS):
+        if spec.derived is not None or not len(chosen):
+            continue
+        d, n = den[i, chosen], num[i, chosen]
+        if spec.target is None:
+            if not spec.higher_is_better:
+                cap = np.floor(d * means[i][None, :] * LEVEL_CASE_NO_TARGET_FACTOR)
+                num[i, chosen] = np.minimum(n, cap)
+            continue
+        goal = targets[i][None, :]
+        if spec.higher_is_better:
+            need = np.ceil(d * np.minimum(goal + LEVEL_CASE_MARGIN, 1.0))
+            num[i, chosen] = np.minimum(np.maximum(n, need), d)
+        else:
+            num[i, chosen] = np.minimum(n, np.floor(d * np.maximum(goal - LEVEL_CASE_MARGIN, 0.0)))
+    if len(chosen) > 1:
+        i = [s.code for s in INDICATORS].index(TARGETED_1_MISS)
+        lea, goal = chosen[1], targets[i, -1]
+        num[i, lea, -1] = np.floor(den[i, lea, -1] * max(goal - LEVEL_CASE_MARGIN, 0.0))
+    return num
 
 
 def _targets(years: tuple[str, ...]) -> pd.DataFrame:
-    t = np.arange(len(years), dtype=float)
+    target_array = _target_array(years)
     rows = []
-    for spec in INDICATORS:
-        if spec.target is None:
-            target = np.full(len(years), np.nan)
-        else:
-            target = np.clip(spec.target + spec.target_step * t, 0.0, 1.0).round(3)
+    for spec, target in zip(INDICATORS, target_array, strict=True):
         rows.append(pd.DataFrame({
             "school_year": years,
             "indicator": spec.code,
@@ -1312,6 +1414,8 @@ def _readme(
         "- Discipline in 2020-21 is low (instruction was mostly at a distance), and in-school",
         "  suspensions of more than 10 days are almost absent statewide, as in California.",
         "- Indicators 4A, SUSP_SWD and CHRONIC_SWD have no target (the target cell is empty).",
+        f"- Indicators 11, 12 and 13 (compliance): {COMPLIANCE_FULL_SHARE:.0%} of LEA-years are at",
+        "  exactly 100%, as most California LEAs are, so few LEAs miss a target on them alone.",
         "",
         "## Built-in cases",
         "",
@@ -1338,7 +1442,86 @@ def _readme(
         "small LEAs use the alternate risk ratio too.",
         "",
     ]
+    lines += _monitoring_readme(tables, cases, years)
     return "\n".join(lines)
+
+
+def _levels_shown(level: pd.Series, labels: Mapping[str, str]) -> str:
+    absent = [labels[name] for name in labels if not (level == name).any()]
+    return "Every level appears." if not absent else f"No LEA is at {', '.join(absent)}."
+
+
+def _monitoring_readme(
+    tables: Mapping[str, pd.DataFrame], cases: pd.DataFrame, years: tuple[str, ...]
+) -> list[str]:
+    """The README's monitoring levels of the latest year, as ``cimrca monitoring`` computes
+    them under the ``california`` profile, with the LEAs that carry each level by design."""
+    from .dataset import dataset_from_frames
+    from .methodology import compute_results
+    from .monitoring import LEVEL_LABELS, LEVELS, compute_monitoring
+    from .profiles import load_profile
+
+    profile = load_profile("california")
+    ds = dataset_from_frames(tables, name="sample", is_synthetic=True)
+    mon = compute_monitoring(ds, compute_results(ds, profile), None, profile)
+    now = mon[mon["school_year"] == years[-1]].set_index("lea_id")
+    designed = tables["indicators"].attrs.get("level_cases", {})
+    case_of = dict(zip(cases["lea_id"], cases["case"], strict=True))
+
+    def ids(mask) -> str:
+        chosen = now.index[mask]
+        return (
+            ", ".join(f"`{i}`" + (f" ({case_of[i]})" if i in case_of else "") for i in chosen)
+            or "none"
+        )
+
+    level = now["level"]
+    t3 = level == "targeted_3"
+    lines = [
+        f"## Monitoring levels in {years[-1]}",
+        "",
+        "As `cimrca monitoring` computes them under the `california` profile (monitoring.md;",
+        "computed by cimrca from the profile's rules: the Annual Determination Letter is the",
+        f"official level). {_levels_shown(level, LEVEL_LABELS)} Built-in cases are named in",
+        "brackets.",
+        "",
+        "| level | LEAs | lea_id | how |",
+        "|---|---|---|---|",
+    ]
+    how = {
+        "universal": "by design: a non-case LEA whose 5A, 5B and 5C already met their targets, "
+        "given drawn indicator rates beyond every target",
+        "targeted_1": "by design: as the Universal LEA, but it misses "
+        f"{TARGETED_1_MISS} in {years[-1]} (one element missed)",
+        "targeted_2": "three or more indicator targets missed (drawn rates)",
+        "targeted_3": "see below",
+        "intensive_1": "composite percentile at or under 10 (drawn rates)",
+        "intensive_2": "composite percentile at or under 8 (drawn rates)",
+        "intensive_3": "composite percentile at or under 4 (drawn rates)",
+        "cyclical": "by design: every LEA with at most 100 students with disabilities",
+    }
+    for name in LEVELS:
+        mask = (level == name).to_numpy()
+        shown = f"{mask.sum()} LEAs" if name == "cyclical" else ids(mask)
+        lines.append(f"| {LEVEL_LABELS[name]} | {int(mask.sum())} | {shown} | {how[name]} |")
+    lines += [
+        "",
+        "Targeted 3, by reason (an LEA may have several):",
+        "",
+        "- disproportionate two or more years in a row: "
+        + ids((t3 & now["disproportionate_two_years"]).to_numpy()),
+        "- bottom 10% on a least restrictive environment indicator: "
+        + ids((t3 & (now["lre_bottom_list"] != "")).to_numpy()),
+        "- composite percentile over 10 and at or under 20: "
+        + ids((t3 & (now["composite_percentile"] > 10) & (now["composite_percentile"] <= 20))
+              .to_numpy()),
+        "",
+        "The designed Universal and Targeted 1 LEAs: "
+        + (", ".join(f"`{lea}` ({name})" for name, lea in designed.items()) or "none")
+        + ".",
+        "",
+    ]  # fmt: skip
+    return lines
 
 
 # --- the drill-down below the LEA: detail.csv and schools.csv (drilldown.md section 4) ---------

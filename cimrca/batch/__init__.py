@@ -5,9 +5,12 @@ What one run does
 1. Loads the data set and the profile, computes the statewide results table **once** and writes
    ``OUT_DIR/results.csv``; computes the statewide indicator results once
    (``OUT_DIR/indicators.csv``). Every packet notebook reads both (``results_path``,
-   ``indicators_path``), so per-LEA work is only its own slice, charts and workbook.
-2. Chooses the LEAs (``--lea``, ``--selpa``, ``--shard I/N``) and, for each, hashes its inputs:
-   its slice of the statewide results, its indicator rows, the profile, the package version,
+   ``indicators_path``), so per-LEA work is only its own slice, charts and workbook. With a
+   profile that has monitoring levels, computes them once too and writes
+   ``OUT_DIR/monitoring.csv`` (``monitoring_path``; monitoring.md section 3).
+2. Chooses the LEAs (``--lea``, ``--selpa``, ``--shard I/N``, and ``--cim-only``: those with
+   ``cim_required`` in the latest year) and, for each, hashes its inputs: its slice of the
+   statewide results, its indicator rows, its monitoring rows, the profile, the package version,
    the notebook, its stored annotations, the data set's name and flag. An LEA whose hash and
    workbook are those of its last successful run is skipped (``--force`` redoes it).
 3. For each LEA to run, the parent process (and only it) opens the annotation store: it harvests

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +60,7 @@ def select_leas(
     lea_ids: Sequence[str] = (),
     selpa: str | None = None,
     shard: tuple[int, int] | None = None,
+    cim_required: Collection[str] | None = None,
 ) -> list[str]:
     """The LEAs a batch runs, sorted by ``lea_id``.
 
@@ -74,6 +75,10 @@ def select_leas(
     shard
         ``(I, N)``: the LEAs at positions ``p`` (0-based, in sorted order of the selection) with
         ``p % N == I - 1``. Deterministic and disjoint; the N shards cover the selection.
+    cim_required
+        ``--cim-only``: keep only these LEAs (those with ``cim_required`` in the latest year,
+        monitoring.md section 3). Applied last, as an intersection: an LEA's shard is the same
+        with or without it, so shards run with and without ``--cim-only`` agree.
 
     Raises
     ------
@@ -98,6 +103,8 @@ def select_leas(
     if shard is not None:
         i, n = shard
         chosen = chosen[np.arange(len(chosen)) % n == i - 1]
+    if cim_required is not None:
+        chosen = chosen[chosen.isin(list(cim_required))]
     return chosen.tolist()
 
 

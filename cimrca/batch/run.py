@@ -52,6 +52,7 @@ class BatchSummary:
     failed: dict[str, tuple[str, str]] = field(default_factory=dict)
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    left_out: str = ""
 
     @property
     def exit_status(self) -> int:
@@ -63,6 +64,8 @@ class BatchSummary:
             f"{n} packet(s) in {self.seconds:.1f} s: {len(self.ok)} ok, {len(self.skipped)} "
             f"skipped (unchanged), {len(self.failed)} failed. Output: {self.out_dir}"
         ]
+        if self.left_out:
+            lines.append(self.left_out)
         for lea, (error, notebook) in sorted(self.failed.items()):
             where = f" (notebook: {notebook})" if notebook else ""
             lines.append(f"  FAILED {lea}: {error}{where}")
@@ -145,6 +148,7 @@ class _Run:
         }
         self.results_digest = per_lea_digest(state.results, chosen)
         self.indicators_digest = per_lea_digest(state.indicators, chosen)
+        self.monitoring_digest = per_lea_digest(state.monitoring, chosen)
         self.names = dict(
             zip(ds.leas["lea_id"].astype(str), ds.leas["lea_name"].astype(str), strict=True)
         )
@@ -161,6 +165,7 @@ class _Run:
                 "lea": f"{lea}|{self.names.get(lea, '')}",
                 "results": self.results_digest[lea],
                 "indicators": self.indicators_digest[lea],
+                "monitoring": self.monitoring_digest[lea],
                 "annotations": annotation_digest(annotations),
             }
         )
@@ -201,6 +206,7 @@ class _Run:
                 "notebook": "",
                 "results": sha256_file(out.results_csv),
                 "state_nb": sha256_file(state_nb),
+                "monitoring": sha256_file(out.monitoring) if out.monitoring.is_file() else "",
             }
         )
         done = (
@@ -216,6 +222,7 @@ class _Run:
             "profile": self.state.profile_arg,
             "results_path": str(out.results_parquet),
             "out_dir": str(out.root),
+            "monitoring_path": self._monitoring_path(),
         }
         return LeaTask(
             key=STATE_OVERVIEW_NAME, lea_id="", name=STATE_OVERVIEW_NAME,
@@ -235,11 +242,16 @@ class _Run:
             "indicators_path": str(out.indicators) if self.state.indicators is not None else "",
             "annotations_db": "",
             "annotations_json": str(files.annotations_json),
+            "monitoring_path": self._monitoring_path(),
         }
         return LeaTask(
             key=lea, lea_id=lea, name=lea, notebook=str(packet_nb), folder=str(files.folder),
             parameters=parameters, kernel_name=kernel, timeout=timeout,
         )  # fmt: skip
+
+    def _monitoring_path(self) -> str:
+        """``monitoring.csv`` of the run, or "" when the profile defines no levels."""
+        return str(self.out.monitoring) if self.state.monitoring is not None else ""
 
     def prepare(self, task: LeaTask) -> str:
         """Harvest the old workbook and hand over its annotations; an error, or "" when ready.
@@ -253,7 +265,10 @@ class _Run:
         if not task.lea_id:
             return ""
         lea, state, files = task.lea_id, self.state, self.out.lea(task.lea_id)
-        packet = build_packet(lea, state.dataset, state.results, state.indicators, state.profile)
+        packet = build_packet(
+            lea, state.dataset, state.results, state.indicators, state.profile,
+            monitoring=state.monitoring,
+        )  # fmt: skip
         try:
             rewrite = prepare_rewrite(
                 self.store, lea, files.workbook, packet.workbook_keys, command="batch"
@@ -379,6 +394,7 @@ def run_batch(
     scheduler: str | None = None,
     timeout: float = 600.0,
     kernel_name: str | None = None,
+    cim_only: bool = False,
 ) -> BatchSummary:
     """Run the packet notebook for the chosen LEAs into ``out_dir`` (see :mod:`cimrca.batch`).
 
@@ -402,6 +418,10 @@ def run_batch(
         Wall-clock limit per LEA in seconds.
     kernel_name
         Jupyter kernel (default :func:`cimrca.runner.kernel_name`).
+    cim_only
+        Build packets only for the LEAs with ``cim_required`` in the latest year of the
+        monitoring table, intersected with ``lea_ids``, ``selpa`` and ``shard``; the summary
+        says how many were left out and why. Needs a profile with a ``monitoring`` section.
 
     Returns
     -------
@@ -411,7 +431,9 @@ def run_batch(
     ------
     UsageError
         Bad shard, unknown LEA or SELPA, bad ``jobs`` or ``timeout``, missing notebook.
-    DataValidationError, ProfileError
+    ProfileError
+        ``cim_only`` with a profile that defines no monitoring levels.
+    DataValidationError
         The data set or profile is unusable.
     """
     from ..annotations import AnnotationStore
@@ -426,6 +448,10 @@ def run_batch(
         str(Path(profile).resolve()) if Path(profile).suffix in {".yaml", ".yml"} else profile
     )
     prof = load_profile(profile_arg)
+    if cim_only:
+        from ..monitoring import monitoring_rules
+
+        monitoring_rules(prof)  # a profile without monitoring levels cannot choose CIM LEAs
     ds = load_dataset(Path(data_dir).resolve())
     chosen = select_leas(ds.leas, lea_ids=lea_ids, selpa=selpa, shard=shard_t)
     out = OutputLayout(Path(out_dir).resolve())
@@ -441,6 +467,8 @@ def run_batch(
         early_pool = LocalPool(min(n_jobs, len(chosen) + 1), kernel)
 
     state = prepare_statewide(ds, prof, profile_arg, out)
+    if cim_only:
+        chosen, summary.left_out = _cim_only(ds, state, lea_ids, selpa, shard_t, chosen)
     store = AnnotationStore(Path(annotations).resolve() if annotations else out.annotations_store)
     run = _Run(out, state, chosen, store, packet_nb, summary)
     owns_overview = shard_t is None or shard_t[0] == 1
@@ -473,6 +501,27 @@ def run_batch(
     return summary
 
 
+def _cim_only(
+    ds: Any,
+    state: Statewide,
+    lea_ids: Sequence[str],
+    selpa: str | None,
+    shard: tuple[int, int] | None,
+    chosen: list[str],
+) -> tuple[list[str], str]:
+    """``--cim-only``: the chosen LEAs with ``cim_required`` in the latest year, and the line
+    of the summary that says how many were left out and why."""
+    cim = select_leas(
+        ds.leas, lea_ids=lea_ids, selpa=selpa, shard=shard, cim_required=state.cim_required()
+    )
+    n = len(chosen) - len(cim)
+    year = state.latest_monitoring_year
+    return cim, (
+        f"{n} LEA{'s' if n != 1 else ''} left out by --cim-only: not required to complete CIM "
+        f"in {year}."
+    )
+
+
 def run_batch_cli(args: argparse.Namespace) -> int:
     """``cimrca batch``: run :func:`run_batch` with the parsed arguments, print the summary.
 
@@ -491,6 +540,7 @@ def run_batch_cli(args: argparse.Namespace) -> int:
         annotations=args.annotations,
         scheduler=args.scheduler,
         timeout=args.timeout,
+        cim_only=args.cim_only,
     )
     print(summary.text())
     return summary.exit_status

@@ -37,6 +37,7 @@ from ..findings import findings as compute_findings
 from ..indicators import compute_indicators, indicator_sheet, read_indicator_results
 from ..leas import require_leas
 from ..methodology import compute_results, lea_slice, read_results
+from ..monitoring import compute_monitoring, read_monitoring, reason_indicators
 from ..profiles import Profile, load_profile
 from ..workbook import WorkbookInputs, workbook_keys
 from .markup import FIGURE_DPI
@@ -102,6 +103,14 @@ class Packet:
         :func:`cimrca.drilldown.compute_drilldown` of the packet's findings: one row per
         finding x dimension x slice (drilldown.md section 2). Empty without ``detail.csv`` (or
         without counts for this LEA); ``drilldown.attrs["message"]`` then says so.
+    monitoring
+        The LEA's rows of the monitoring table (:func:`cimrca.monitoring.compute_monitoring`),
+        every school year; ``None`` when the profile defines no monitoring levels.
+    reason_indicators
+        The LEA's indicator findings of the review year
+        (:func:`cimrca.monitoring.reason_indicators`): missed targets and the indicators behind
+        a Targeted 3 or Intensive level, level reasons first; ``None`` without monitoring
+        levels or indicators.
     """
 
     lea_id: str
@@ -119,6 +128,20 @@ class Packet:
     annotations_source: AnnotationSource
     annotations_db: Path | None
     parameters: Mapping[str, str]
+    monitoring: pd.DataFrame | None = None
+    reason_indicators: pd.DataFrame | None = None
+
+    @property
+    def monitoring_row(self) -> dict[str, Any] | None:
+        """The LEA's monitoring row of the review year (else its latest) as a mapping.
+
+        ``None`` when the profile defines no monitoring levels.
+        """
+        if self.monitoring is None or self.monitoring.empty:
+            return None
+        years = self.monitoring["school_year"].astype(str)
+        year = self.latest_year if (years == self.latest_year).any() else years.max()
+        return self.monitoring[years == year].iloc[0].to_dict()
 
     @property
     def school_years(self) -> tuple[str, ...]:
@@ -235,6 +258,8 @@ class Packet:
             code_version=__version__,
             findings=self.findings,
             drilldown=self.drilldown if with_drilldown else None,
+            monitoring=self.monitoring,
+            reason_indicators=self.reason_indicators,
         )
 
 
@@ -268,6 +293,7 @@ def build_packet(
     annotations: PacketAnnotations | None = None,
     *,
     parameters: Mapping[str, str] | None = None,
+    monitoring: pd.DataFrame | None = None,
 ) -> Packet:
     """Assemble one LEA's packet from statewide tables: pure, no file I/O.
 
@@ -288,6 +314,10 @@ def build_packet(
         Stored annotations to show (default: none).
     parameters
         The notebook parameters the packet was loaded with, recorded as given.
+    monitoring
+        The statewide monitoring table (:func:`cimrca.monitoring.compute_monitoring` or
+        ``monitoring.csv``). ``None``: computed here from ``dataset``, ``results`` and
+        ``indicator_results`` when the profile has a ``monitoring`` section (none otherwise).
 
     Returns
     -------
@@ -307,6 +337,10 @@ def build_packet(
         )
     notes = annotations or PacketAnnotations()
     found = compute_findings(lea_results, profile)
+    year = packet_school_year(lea_results)
+    if monitoring is None and profile.monitoring is not None:
+        monitoring = compute_monitoring(dataset, results, indicator_results, profile)
+    lea_monitoring, reasons = _lea_monitoring(monitoring, indicator_results, profile, lea_id, year)
     return Packet(
         lea_id=lea_id,
         lea_name=dataset.lea_name(lea_id),
@@ -323,7 +357,30 @@ def build_packet(
         annotations_source=notes.source,
         annotations_db=notes.db,
         parameters=dict(parameters or {}),
+        monitoring=lea_monitoring,
+        reason_indicators=reasons,
     )
+
+
+def _lea_monitoring(
+    monitoring: pd.DataFrame | None,
+    indicator_results: pd.DataFrame | None,
+    profile: Profile,
+    lea_id: str,
+    year: str,
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The LEA's monitoring rows and its indicator findings of ``year`` (else its latest)."""
+    if monitoring is None or profile.monitoring is None:
+        return None, None
+    rows = monitoring[monitoring["lea_id"].astype(str) == str(lea_id)].reset_index(drop=True)
+    if rows.empty or indicator_results is None:
+        return rows, None
+    years = set(rows["school_year"].astype(str))
+    reasons = reason_indicators(
+        monitoring, indicator_results, profile, lea_id,
+        school_year=year if year in years else None,
+    )  # fmt: skip
+    return rows, reasons
 
 
 @functools.lru_cache(maxsize=4)
@@ -380,6 +437,7 @@ def load_packet(
     indicators_path: str | Path = "",
     annotations_db: str | Path = "",
     annotations_json: str | Path = "",
+    monitoring_path: str | Path = "",
 ) -> Packet:
     """Read the files a packet notebook's parameters name, then :func:`build_packet`.
 
@@ -406,6 +464,9 @@ def load_packet(
     annotations_json
         A file written by the batch's parent process
         (:func:`cimrca.annotations.write_annotations_json`). Empty: none.
+    monitoring_path
+        The statewide ``monitoring.csv`` a batch wrote (:func:`cimrca.monitoring.write_monitoring`);
+        empty: computed from the data set when the profile has a ``monitoring`` section.
 
     Returns
     -------
@@ -458,10 +519,15 @@ def load_packet(
         "indicators_path": str(indicators_path),
         "annotations_db": str(annotations_db),
         "annotations_json": str(annotations_json),
+        "monitoring_path": str(monitoring_path),
     }
+    monitoring = None
+    if monitoring_path and prof.monitoring is not None:
+        monitoring = _read_once(read_monitoring, _resolve(monitoring_path))
     packet = build_packet(
-        lea_id, dataset, results, indicator_results, prof, notes, parameters=parameters
-    )
+        lea_id, dataset, results, indicator_results, prof, notes, parameters=parameters,
+        monitoring=monitoring,
+    )  # fmt: skip
     if annotations_db:
         db = _resolve(annotations_db)
         return replace_annotations(packet, _stored_annotations(packet, db))

@@ -54,6 +54,7 @@ __all__ = [
     "files_markdown",
     "consultant_notes_markdown",
     "next_steps_markdown",
+    "monitoring_markdown",
 ]
 
 FigureKind = Literal["ratios", "funnels", "indicators", "all"]
@@ -177,6 +178,53 @@ def summary_markdown(packet: Packet) -> MarkdownText:
             "so the packet lists no findings.",
         ]
     lines += ["", _next_step_sentence(packet)]
+    return MarkdownText("\n".join(lines))
+
+
+def monitoring_markdown(packet: Packet) -> MarkdownText:
+    """The LEA's monitoring level in plain words: level, whether CIM is required, the reasons,
+    the indicator findings, and the line that the Annual Determination Letter is official.
+
+    Notes
+    -----
+    monitoring.md sections 2-4: the level is the highest that applies (rule 8); CIM is required
+    at the Targeted and Intensive levels and for a significantly disproportionate LEA (rule 9).
+    The level is computed from the profile's rules; the letter is the official level.
+    """
+    from ..monitoring import LEVEL_LABELS, OFFICIAL_LEVEL_NOTE
+
+    row = packet.monitoring_row
+    if row is None:
+        return MarkdownText(
+            f"The profile {_md(packet.profile.name)} defines no monitoring levels (it has no "
+            "`monitoring` section), so this packet states no level."
+        )
+    level = str(row["level"])
+    cim = bool(row["cim_required"])
+    lines = [
+        f"**Monitoring level in {row['school_year']}: {LEVEL_LABELS.get(level, level)}.** "
+        + (
+            "The LEA is required to complete CIM."
+            if cim
+            else "The LEA is not required to complete CIM."
+        ),
+        "",
+        "Reasons:",
+        "",
+    ]
+    reasons = [r.strip() for r in str(row.get("reasons", "") or "").split("; ") if r.strip()]
+    lines += [f"- {_md(r)}" for r in reasons] or ["- none recorded"]
+    ri = packet.reason_indicators
+    if ri is not None and len(ri):
+        codes = ", ".join(
+            f"{_md(str(c))}{' (a reason for the level)' if bool(r) else ''}"
+            for c, r in zip(ri["indicator"], ri["level_reason"], strict=True)
+        )
+        lines += [
+            "",
+            f"Indicator findings with root-cause rows in the workbook: {codes}.",
+        ]
+    lines += ["", f"*{OFFICIAL_LEVEL_NOTE}*"]
     return MarkdownText("\n".join(lines))
 
 

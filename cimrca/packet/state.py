@@ -21,6 +21,14 @@ from ..dataset import Dataset, load_dataset
 from ..errors import UsageError
 from ..findings import _as_bool
 from ..methodology import compute_results, read_results
+from ..monitoring import (
+    CIM_LEVELS,
+    LEVEL_LABELS,
+    LEVELS,
+    OFFICIAL_LEVEL_NOTE,
+    compute_monitoring,
+    read_monitoring,
+)
 from ..profiles import Profile, load_profile
 from .assemble import _check_results_profile, _resolve
 from .markup import (
@@ -50,6 +58,10 @@ __all__ = [
     "ratio_distribution_plot",
     "show_ratio_distribution",
     "write_state_overview",
+    "monitoring_overview",
+    "level_counts_plot",
+    "show_level_counts",
+    "state_monitoring_markdown",
 ]
 
 _LEFT = {"text-align": "left"}
@@ -59,13 +71,16 @@ _LEFT = {"text-align": "left"}
 class StateOverview:
     """The statewide overview (from :func:`load_state_overview`).
 
-    ``tables`` holds the frames of :func:`state_overview`; ``results`` the statewide table.
+    ``tables`` holds the frames of :func:`state_overview` (and of :func:`monitoring_overview`
+    when there are monitoring levels); ``results`` the statewide table; ``monitoring`` the
+    monitoring table (monitoring.md section 3), ``None`` when the profile defines no levels.
     """
 
     dataset: Dataset
     profile: Profile
     results: pd.DataFrame
     tables: Mapping[str, pd.DataFrame]
+    monitoring: pd.DataFrame | None = None
 
     @property
     def latest_year(self) -> str:
@@ -77,8 +92,13 @@ def load_state_overview(
     data_dir: str | Path,
     profile: str | Path | Profile = "california",
     results_path: str | Path = "",
+    monitoring_path: str | Path = "",
 ) -> StateOverview:
-    """Load the data set and the statewide results (read or computed) and summarise them."""
+    """Load the data set and the statewide results (read or computed) and summarise them.
+
+    ``monitoring_path``: a ``monitoring.csv`` a batch wrote; empty: the monitoring levels are
+    computed when the profile has a ``monitoring`` section (none otherwise).
+    """
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
     dataset = load_dataset(_resolve(data_dir))
     if results_path:
@@ -88,7 +108,155 @@ def load_state_overview(
     else:
         results = compute_results(dataset, prof)
     tables = state_overview(results, prof, leas=dataset.leas)
-    return StateOverview(dataset=dataset, profile=prof, results=results, tables=tables)
+    monitoring = None
+    if prof.monitoring is not None:
+        if monitoring_path:
+            monitoring = read_monitoring(_resolve(monitoring_path))
+        else:
+            monitoring = compute_monitoring(dataset, results, None, prof)
+        tables = {**tables, **monitoring_overview(monitoring, leas=dataset.leas)}
+    return StateOverview(
+        dataset=dataset, profile=prof, results=results, tables=tables, monitoring=monitoring
+    )
+
+
+def monitoring_overview(
+    monitoring: pd.DataFrame, *, leas: pd.DataFrame | None = None, school_year: str | None = None
+) -> dict[str, pd.DataFrame]:
+    """LEAs by monitoring level, and the LEAs that need CIM, in one school year.
+
+    Parameters
+    ----------
+    monitoring
+        The monitoring table (:func:`cimrca.monitoring.compute_monitoring`).
+    leas
+        ``leas.csv`` for names; optional.
+    school_year
+        Default: the latest of ``monitoring``.
+
+    Returns
+    -------
+    dict of DataFrame
+        - ``levels``: ``level`` (the label), ``leas``, ``cim_required`` (LEAs of the level that
+          must complete CIM), one row per level of :data:`cimrca.monitoring.LEVELS` in order;
+        - ``cim``: one row per LEA with ``cim_required``: ``lea_id``, ``lea_name``,
+          ``level`` (label), ``significantly_disproportionate``, ``reasons``.
+
+    Notes
+    -----
+    monitoring.md rule 9: CIM is required at the Targeted and Intensive levels and for a
+    significantly disproportionate LEA (at any level).
+
+    Examples
+    --------
+    >>> mon = pd.DataFrame({"school_year": "2024-25", "lea_id": ["1", "2", "3"],
+    ...     "level": ["universal", "targeted_2", "cyclical"],
+    ...     "significantly_disproportionate": [False, False, True],
+    ...     "cim_required": [False, True, True], "reasons": ["a", "b", "c"]})
+    >>> t = monitoring_overview(mon)
+    >>> t["levels"].set_index("level")["leas"].loc[["Universal", "Targeted 2"]].tolist()
+    [1, 1]
+    >>> t["cim"]["lea_id"].tolist()
+    ['2', '3']
+    """
+    year = school_year or str(monitoring["school_year"].astype(str).max())
+    now = monitoring[monitoring["school_year"].astype(str) == year]
+    level = pd.Categorical(now["level"], categories=list(LEVELS))
+    cim = now["cim_required"].astype(bool)
+    levels = pd.DataFrame(
+        {
+            "level": [LEVEL_LABELS[v] for v in LEVELS],
+            "leas": pd.Series(level).value_counts(sort=False).reindex(list(LEVELS)).to_numpy(),
+            "cim_required": cim.groupby(level, observed=False).sum().reindex(list(LEVELS))
+            .fillna(0).astype("int64").to_numpy(),
+        }
+    )  # fmt: skip
+    names = (
+        leas.assign(lea_id=leas["lea_id"].astype(str)).set_index("lea_id")["lea_name"]
+        if leas is not None
+        else pd.Series(dtype=object)
+    )
+    need = now.loc[cim.to_numpy()]
+    table = pd.DataFrame(
+        {
+            "lea_id": need["lea_id"].astype(str).to_numpy(),
+            "lea_name": need["lea_id"].astype(str).map(names).astype(object).fillna("").to_numpy(),
+            "level": need["level"].map(LEVEL_LABELS).to_numpy(),
+            "significantly_disproportionate": need["significantly_disproportionate"]
+            .astype(bool).to_numpy(),
+            "reasons": need["reasons"].astype(str).to_numpy(),
+        }
+    )  # fmt: skip
+    return {"levels": levels, "cim": table.sort_values("lea_id", ignore_index=True)}
+
+
+def level_counts_plot(
+    monitoring: pd.DataFrame, *, school_year: str | None = None, ax: Axes | None = None
+) -> Axes:
+    """Bar chart of the number of LEAs at each monitoring level in one school year.
+
+    Parameters
+    ----------
+    monitoring
+        The monitoring table (:func:`cimrca.monitoring.compute_monitoring`).
+    school_year
+        Default: the latest.
+    ax
+        Where to draw; a new figure's Axes when omitted (nothing is shown or saved).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One bar per level of :data:`cimrca.monitoring.LEVELS` (gid ``level_<name>``); the
+        levels that require CIM are darker.
+    """
+    from matplotlib.figure import Figure
+
+    year = school_year or str(monitoring["school_year"].astype(str).max())
+    counts = monitoring_overview(monitoring, school_year=year)["levels"]
+    if ax is None:
+        ax = Figure(figsize=(8.0, 3.8), layout="constrained").subplots()
+    colours = ["#0072B2" if lv in CIM_LEVELS else "#9ECAE1" for lv in LEVELS]
+    bars = ax.bar(counts["level"], counts["leas"], color=colours)
+    for bar, name in zip(bars, LEVELS, strict=True):
+        bar.set_gid(f"level_{name}")
+    ax.bar_label(bars)
+    ax.set_ylabel("LEAs")
+    ax.set_title(f"LEAs by monitoring level, {year} (darker: required to complete CIM)")
+    ax.tick_params(axis="x", labelrotation=30)
+    return ax
+
+
+def show_level_counts(overview: StateOverview) -> PngImage | MarkdownText:
+    """:func:`level_counts_plot` of the overview as an image for the notebook."""
+    from io import BytesIO
+
+    if overview.monitoring is None:
+        return MarkdownText(f"The profile {overview.profile.name} defines no monitoring levels.")
+    ax = level_counts_plot(overview.monitoring)
+    buffer = BytesIO()
+    ax.figure.savefig(buffer, format="png", dpi=FIGURE_DPI)
+    return PngImage(buffer.getvalue(), alt=ax.get_title())
+
+
+def state_monitoring_markdown(overview: StateOverview) -> MarkdownText:
+    """How many LEAs are at each level and how many must complete CIM, in plain words."""
+    if overview.monitoring is None:
+        return MarkdownText(
+            f"The profile {overview.profile.name} defines no monitoring levels (it has no "
+            "`monitoring` section), so the overview counts none."
+        )
+    levels = overview.tables["levels"]
+    year = str(overview.monitoring["school_year"].astype(str).max())
+    n_cim = len(overview.tables["cim"])
+    parts = "; ".join(
+        f"{lv}: {n}" for lv, n in zip(levels["level"], levels["leas"], strict=True) if n
+    )
+    return MarkdownText(
+        f"In {year}, **{_plural(n_cim, 'LEA')} must complete CIM** (a Targeted or Intensive "
+        f"level, or significantly disproportionate). LEAs by level: {parts}.\n\n"
+        f"*{OFFICIAL_LEVEL_NOTE}*"
+    )
 
 
 def state_overview(
@@ -279,11 +447,17 @@ _STATE_HEADINGS = {
     "identified_findings": "Identified findings",
     "flagged_findings": "Findings above the threshold",
     "identified": "Identified",
+    "level": "Level",
+    "cim_required": "Required to complete CIM",
+    "significantly_disproportionate": "Significantly disproportionate",
+    "reasons": "Reasons",
 }
 
 
 def state_table(overview: StateOverview, name: str) -> Styler | MarkdownText:
     """One of the overview's tables, formatted for reading (ratios to two decimals)."""
+    if name in ("levels", "cim") and overview.monitoring is None:
+        return MarkdownText(f"The profile {overview.profile.name} defines no monitoring levels.")
     if name not in overview.tables:
         raise UsageError(f"no overview table {name!r}; choose one of {', '.join(overview.tables)}.")
     frame = overview.tables[name]
@@ -301,7 +475,7 @@ def state_table(overview: StateOverview, name: str) -> Styler | MarkdownText:
     style = style.format("{:,.0f}", subset=counts, na_rep="-")
     text = [c for c in frame.columns if c not in numeric]
     style = style.set_properties(subset=text, **_LEFT)
-    if name in ("counts", "identified", "near", "leas"):
+    if name in ("counts", "identified", "near", "leas", "levels", "cim"):
         style = style.hide(axis="index")
     return style
 

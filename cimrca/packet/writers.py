@@ -108,6 +108,10 @@ def findings_payload(packet: Packet) -> dict[str, Any]:
     ``ratios_by_year``, ``drilldown`` and ``drilldown_summary``
     (:func:`drilldown_payload`); with no drill-down data, ``drilldown`` is ``null`` and the
     top-level ``drilldown_note`` says so and how to provide them.
+    The top level also has ``monitoring``: ``level``, ``level_label``, ``cim_required``,
+    ``reasons`` (a list of plain-words reasons), ``school_year`` and ``note`` (the Annual
+    Determination Letter is the official level), or ``null`` when the profile defines no
+    monitoring levels (monitoring.md section 3).
     """
     f = packet.findings
     drill, summary = drilldown_payload(packet)
@@ -147,6 +151,26 @@ def findings_payload(packet: Packet) -> dict[str, Any]:
         "cimrca_version": __version__,
         "findings": items,
         "drilldown_note": packet.drilldown_message or None,
+        "monitoring": _monitoring_payload(packet),
+    }
+
+
+def _monitoring_payload(packet: Packet) -> dict[str, Any] | None:
+    """The ``monitoring`` object of the findings JSON (``None`` without monitoring levels)."""
+    from ..monitoring import LEVEL_LABELS, OFFICIAL_LEVEL_NOTE
+
+    row = packet.monitoring_row
+    if row is None:
+        return None
+    level = str(row["level"])
+    reasons = [r.strip() for r in str(row.get("reasons", "") or "").split("; ") if r.strip()]
+    return {
+        "level": level,
+        "level_label": LEVEL_LABELS.get(level, level),
+        "cim_required": bool(row["cim_required"]),
+        "reasons": reasons,
+        "school_year": str(row["school_year"]),
+        "note": OFFICIAL_LEVEL_NOTE,
     }
 
 

@@ -1,8 +1,9 @@
 """The writers of the CIM working sheets: Root Causes and Action Plan (cim_workbook.md).
 
-One block per finding flagged in the latest year (identified first): a heading row with the
-finding's facts, then the plan's entry rows, each with its key in column A and yellow cells for
-the team.
+One block per finding (the plan's order: significantly disproportionate, then the reasons for
+the LEA's monitoring level, then the rest; disproportionality findings flagged in the latest
+year and indicator findings, monitoring.md section 4): a heading row with the finding's facts,
+then the plan's entry rows, each with its key in column A and yellow cells for the team.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 from .. import layout
 from .cells import HEADER_ROW, Cells
 from .plan import FindingBlock, WorkbookPlan
-from .wording import finding_facts, finding_title
+from .wording import finding_facts, finding_title, indicator_facts, indicator_title
 
 if TYPE_CHECKING:  # pragma: no cover
     from xlsxwriter.worksheet import Worksheet
@@ -28,8 +29,11 @@ def _block_heading(
 ) -> int:
     """A finding's heading row: level, category, group, key and the facts. Returns next row."""
     r = block.finding
-    title = f"{finding_title(r)} ({r['finding_id']})"
-    facts = finding_facts(r, plan.inputs.profile.years_required)
+    if r.get("kind") == "indicator":
+        title, facts = f"{indicator_title(r)} ({r['finding_id']})", indicator_facts(r)
+    else:
+        title = f"{finding_title(r)} ({r['finding_id']})"
+        facts = finding_facts(r, plan.inputs.profile.years_required)
     return c.band(ws, row, f"{title}\n{facts}", widths, "block")
 
 
@@ -46,7 +50,7 @@ def _entry_cells(
 
 
 def root_causes(c: Cells, ws: Worksheet, plan: WorkbookPlan) -> None:
-    """Problem of practice, fishbone, five whys and hypotheses per flagged finding."""
+    """Problem of practice, fishbone, five whys and hypotheses per finding of the plan."""
     sheet = "Root Causes"
     entry = layout.ANNOTATION_COLUMNS[sheet]
     columns = [(layout.KEY_HEADER, 26), ("step", 24), ("prompt", 60),
@@ -55,8 +59,9 @@ def root_causes(c: Cells, ws: Worksheet, plan: WorkbookPlan) -> None:
     c.heading(
         ws,
         f"Root causes, {plan.inputs.lea_name} ({plan.inputs.lea_id})",
-        "For each finding flagged in the latest year (identified first): the problem of "
-        "practice, fishbone categories, five whys and hypotheses. Write in the yellow cells.",
+        "For each finding (significantly disproportionate first, then the reasons for the "
+        "monitoring level, then the rest): the problem of practice, fishbone categories, five "
+        "whys and hypotheses. Write in the yellow cells.",
     )
     hdr = HEADER_ROW
     c.header(ws, hdr, columns, entry)
@@ -75,8 +80,8 @@ def root_causes(c: Cells, ws: Worksheet, plan: WorkbookPlan) -> None:
             row += 1
         row += 1
     if not plan.root_causes:
-        c.note(ws, row, f"No finding is above the threshold in {plan.latest or 'any year'}; "
-               "nothing to analyse.")  # fmt: skip
+        c.note(ws, row, f"No finding is above the threshold and no indicator target was "
+               f"missed in {plan.latest or 'any year'}; nothing to analyse.")  # fmt: skip
     elif entry_rows:
         c.validation(ws, entry_rows[0], entry_rows[-1], 5, "supported")
     ws.freeze_panes(hdr + 1, 0)
@@ -84,7 +89,7 @@ def root_causes(c: Cells, ws: Worksheet, plan: WorkbookPlan) -> None:
 
 
 def action_plan(c: Cells, ws: Worksheet, plan: WorkbookPlan) -> None:
-    """Activity, owner, timeline, resources and progress measure per flagged finding."""
+    """Activity, owner, timeline, resources and progress measure per finding of the plan."""
     sheet = "Action Plan"
     entry = layout.ANNOTATION_COLUMNS[sheet]
     columns = [(layout.KEY_HEADER, 26), ("root cause", 34)]
@@ -93,7 +98,7 @@ def action_plan(c: Cells, ws: Worksheet, plan: WorkbookPlan) -> None:
     c.heading(
         ws,
         f"Action plan, {plan.inputs.lea_name} ({plan.inputs.lea_id})",
-        "For each root cause of a flagged finding: improvement activity, owner, timeline, "
+        "For each root cause of a finding: improvement activity, owner, timeline, "
         "resources and measure of progress. Write in the yellow cells.",
     )
     hdr = HEADER_ROW
@@ -111,7 +116,7 @@ def action_plan(c: Cells, ws: Worksheet, plan: WorkbookPlan) -> None:
             row += 1
         row += 1
     if not plan.action_plan:
-        c.note(ws, row, f"No finding is above the threshold in {plan.latest or 'any year'}; "
-               "no action plan is required.")  # fmt: skip
+        c.note(ws, row, f"No finding is above the threshold and no indicator target was "
+               f"missed in {plan.latest or 'any year'}; no action plan is required.")  # fmt: skip
     ws.freeze_panes(hdr + 1, 0)
     c.finish(ws, hdr, widths=[w for _, w in columns], repeat_cols=1)

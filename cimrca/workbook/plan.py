@@ -24,7 +24,13 @@ from ..errors import WorkbookError
 from ..findings import findings
 from ..profiles import Profile
 from .prompts import load_prompts
-from .wording import cell_text, drilldown_phrase, finding_heading, problem_statement
+from .wording import (
+    cell_text,
+    drilldown_phrase,
+    finding_heading,
+    indicator_problem_statement,
+    problem_statement,
+)
 
 __all__ = [
     "WorkbookInputs",
@@ -75,6 +81,14 @@ class WorkbookInputs:
         the LEA" blocks of ``Drill-Down`` and the top slices the Root Causes draft cites. An
         empty frame (no ``detail.csv``) makes both say so, with ``attrs["message"]``;
         ``None``: no drill-down was asked for, and neither sheet mentions one.
+    monitoring
+        The LEA's rows of the monitoring table (:func:`cimrca.monitoring.compute_monitoring`);
+        ``Summary`` states the level of the review year. ``None``: the profile defines no
+        monitoring levels (or they were not computed).
+    reason_indicators
+        The LEA's indicator findings (:func:`cimrca.monitoring.reason_indicators`): each gets
+        a block on ``Root Causes`` and ``Action Plan`` keyed ``<year>:indicator:<code>``
+        (monitoring.md section 4). ``None`` or empty: none.
     """
 
     lea_id: str
@@ -90,6 +104,8 @@ class WorkbookInputs:
     prompts_path: str | Path | None = None
     findings: pd.DataFrame | None = None
     drilldown: pd.DataFrame | None = None
+    monitoring: pd.DataFrame | None = None
+    reason_indicators: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -154,7 +170,9 @@ class WorkbookPlan:
     indicators
         The ``Indicators`` rows, ``finding_id`` first (no rows when there are none).
     root_causes, action_plan
-        One block of entry rows per finding flagged in the latest year, identified first.
+        One block of entry rows per finding: the disproportionality findings flagged in the
+        latest year and the indicator findings (monitoring.md section 4), in the order
+        significantly disproportionate, then the reasons for the level, then the rest.
     choices
         The drop-down lists (``status``, ``supported``) of the hidden ``Lists`` sheet.
     generated
@@ -166,6 +184,9 @@ class WorkbookPlan:
     drill_note
         What ``Drill-Down`` says instead of blocks when there is no drill-down data
         (:data:`cimrca.drilldown.NO_DETAIL_MESSAGE`); ``""`` otherwise.
+    monitoring
+        The LEA's monitoring row of the review year as a mapping (``level``,
+        ``cim_required``, ``reasons``...); ``None`` without monitoring levels.
     """
 
     inputs: WorkbookInputs
@@ -181,6 +202,7 @@ class WorkbookPlan:
     sheets: tuple[SheetPlan, ...]
     drill_blocks: tuple[DrillBlock, ...] = ()
     drill_note: str = ""
+    monitoring: Mapping[str, Any] | None = None
 
     @property
     def latest(self) -> str | None:
@@ -235,7 +257,8 @@ def plan_workbook(inputs: WorkbookInputs) -> WorkbookPlan:
     years = tuple(sorted(results["school_year"].astype(str).unique())) if len(results) else ()
     found = inputs.findings if inputs.findings is not None else findings(results, inputs.profile)
     indicators = _indicator_rows(inputs)
-    flagged = found[found["level"].isin(["identified", "flagged"])].to_dict("records")
+    monitoring = _monitoring_row(inputs.monitoring, years[-1] if years else None)
+    flagged = _ordered_findings(found, inputs.reason_indicators, indicators, monitoring)
     drill_blocks, drill_note, phrases = _drilldown_plan(inputs.drilldown, found)
     root_causes = tuple(
         _root_cause_block(r, inputs.lea_name, prompts, phrases.get(r["finding_id"], ""))
@@ -265,6 +288,7 @@ def plan_workbook(inputs: WorkbookInputs) -> WorkbookPlan:
         sheets=sheets,
         drill_blocks=drill_blocks,
         drill_note=drill_note,
+        monitoring=monitoring,
     )
 
 
@@ -374,19 +398,117 @@ def _drilldown_plan(
     return blocks, "", phrases
 
 
+def _monitoring_row(monitoring: pd.DataFrame | None, year: str | None) -> dict[str, Any] | None:
+    """The LEA's monitoring row of ``year`` (else its latest) as a mapping; ``None`` if none."""
+    if monitoring is None or monitoring.empty:
+        return None
+    years = monitoring["school_year"].astype(str)
+    rows = monitoring[years == year] if year is not None and (years == year).any() else None
+    if rows is None:
+        rows = monitoring[years == years.max()]
+    return rows.iloc[0].to_dict()
+
+
+#: Order of the finding blocks (monitoring.md section 4).
+_SD, _REASON, _REST = 0, 1, 2
+
+
+def _ordered_findings(
+    found: pd.DataFrame,
+    reason_indicators: pd.DataFrame | None,
+    indicators: pd.DataFrame,
+    monitoring: Mapping[str, Any] | None,
+) -> list[dict[str, Any]]:
+    """The findings that get Root Causes and Action Plan blocks, in their order.
+
+    The disproportionality findings flagged in the latest year and the indicator findings
+    (monitoring.md section 4), ordered: significantly disproportionate first, then the reasons
+    for the LEA's level (indicators marked ``level_reason``; flagged rows above the threshold
+    two or more years in a row when the level is ``targeted_3``, monitoring.md rule 7), then
+    the rest; disproportionality before indicators within each, each in its own order.
+    """
+    flagged = found[found["level"].isin(["identified", "flagged"])].to_dict("records")
+    level = str(monitoring["level"]) if monitoring is not None else ""
+    for r in flagged:
+        years = r.get("consecutive_years")
+        two = level == "targeted_3" and pd.notna(years) and float(years) >= 2
+        r["_order"] = _SD if r["level"] == "identified" else _REASON if two else _REST
+    records = flagged + _indicator_findings(reason_indicators, indicators)
+    return sorted(records, key=lambda r: r["_order"])
+
+
+def _indicator_findings(
+    reason_indicators: pd.DataFrame | None, indicators: pd.DataFrame
+) -> list[dict[str, Any]]:
+    """One record per indicator finding, with the ``Indicators`` row's State rate and trend."""
+    if reason_indicators is None or reason_indicators.empty:
+        return []
+    facts = ("state_rate", "trend_direction", "trend_slope")
+    by_key = (
+        indicators.set_index(layout.KEY_HEADER)
+        if layout.KEY_HEADER in indicators.columns
+        else pd.DataFrame()
+    )
+    out = []
+    for r in reason_indicators.to_dict("records"):
+        key = layout.indicator_key(str(r["school_year"]), str(r["indicator"]))
+        row = by_key.loc[key] if key in by_key.index else {}
+        out.append({
+            **r,
+            **{f: row.get(f, None) for f in facts},
+            "kind": "indicator",
+            "finding_id": key,
+            "level": "indicator",
+            "_order": _REASON if bool(r["level_reason"]) else _REST,
+        })  # fmt: skip
+    return out
+
+
+def _indicator_prompts(prompts: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``prompts`` with the indicator keys, taken from the shipped file when it lacks them."""
+    keys = ("indicator_problem_statement", "indicator_families", "default_indicator_family",
+            "indicator_action_note")  # fmt: skip
+    if all(k in prompts for k in keys):
+        return prompts
+    shipped = load_prompts(None)
+    return {**{k: shipped[k] for k in keys}, **prompts}
+
+
+def _family(code: str, prompts: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The indicator family of ``code`` (its fishbone prompts), or the default family."""
+    for family in prompts["indicator_families"].values():
+        if code in [str(c) for c in family["indicators"]]:
+            return family
+    return prompts["default_indicator_family"]
+
+
 def _root_cause_block(
     finding: Mapping[str, Any], lea_name: str, prompts: Mapping[str, Any], where: str = ""
 ) -> FindingBlock:
     """Problem of practice, fishbone categories, five whys, hypotheses: one row each.
 
     ``where`` (the drill-down's top slices, :func:`cimrca.workbook.wording.drilldown_phrase`)
-    follows the problem statement.
+    follows the problem statement. An indicator finding has the same steps (so its keys line
+    up), with its statement drafted from the indicator and the fishbone prompts of its family
+    (monitoring.md section 4).
     """
-    statement = problem_statement(finding, lea_name, prompts)
+    if finding.get("kind") == "indicator":
+        prompts = _indicator_prompts(prompts)
+        statement = indicator_problem_statement(finding, lea_name, prompts)
+        family = _family(str(finding["indicator"]), prompts)
+        fishbone = [
+            (f"Fishbone: {fb['category']}", str(text))
+            for fb, text in zip(prompts["fishbone"], family["fishbone"], strict=False)
+        ]
+    else:
+        statement = problem_statement(finding, lea_name, prompts)
+        fishbone = [
+            (f"Fishbone: {fb['category']}", str(fb["prompt"])) for fb in prompts["fishbone"]
+        ]
     if where:
         statement = f"{statement} {where}"
     steps = [("Problem of practice", f"{statement}\n\n{_one_line(prompts['problem_prompt'])}")]
-    steps += [(f"Fishbone: {fb['category']}", str(fb["prompt"])) for fb in prompts["fishbone"]]
+    steps += fishbone
     steps += [(f"Five whys {i}", str(q)) for i, q in enumerate(prompts["five_whys"], start=1)]
     steps += [(f"Hypothesis {i}", str(q)) for i, q in enumerate(prompts["hypotheses"], start=1)]
     rows = tuple(
@@ -404,7 +526,11 @@ def _action_block(finding: Mapping[str, Any], prompts: Mapping[str, Any]) -> Fin
     """The CCEIS (identified) or flagged guidance, then ``rows_per_finding`` action rows."""
     ap = prompts["action_plan"]
     frac = float(ap["cceis_reservation_fraction"])
-    note = ap["cceis_note"] if finding["level"] == "identified" else ap["flagged_note"]
+    if finding.get("kind") == "indicator":
+        why = str(finding.get("why", "")) or "target missed"
+        note = str(_indicator_prompts(prompts)["indicator_action_note"]).replace("{level}", why)
+    else:
+        note = ap["cceis_note"] if finding["level"] == "identified" else ap["flagged_note"]
     rows = tuple(
         EntryRow(
             key=layout.action_key(finding["finding_id"], n),

@@ -119,6 +119,7 @@ def _check(raw: Any, file: Path) -> None:
     needed = ("rows_per_finding", "prompt", "cceis_note", "flagged_note")
     if not isinstance(ap, dict) or any(k not in ap for k in needed):
         raise fail(f"`action_plan` must have {', '.join(needed)} and cceis_reservation_fraction.")
+    _check_indicator_families(raw, fail)
     rows = ap["rows_per_finding"]
     if not isinstance(rows, int) or isinstance(rows, bool) or rows < 1:
         raise fail(
@@ -130,3 +131,27 @@ def _check(raw: Any, file: Path) -> None:
             "action_plan.cceis_reservation_fraction must be a proportion such as 0.15 "
             f"(34 CFR 300.646(d)), found {frac!r}."
         )
+
+
+def _check_indicator_families(raw: dict[str, Any], fail: Any) -> None:
+    """Check the optional indicator-finding keys (monitoring.md section 4) when present.
+
+    A prompts file without them uses the shipped file's; when present, every family needs
+    ``indicators`` and one ``fishbone`` prompt per ``fishbone`` category.
+    """
+    n = len(raw["fishbone"])
+    families = raw.get("indicator_families", {})
+    if not isinstance(families, dict):
+        raise fail("`indicator_families` must be a mapping of family names to entries.")
+    default = raw.get("default_indicator_family")
+    entries = list(families.items()) + ([("default_indicator_family", default)] if default else [])
+    for name, family in entries:
+        if not isinstance(family, dict) or not isinstance(family.get("fishbone"), list):
+            raise fail(f"indicator family `{name}` must have a `fishbone` list.")
+        if len(family["fishbone"]) != n:
+            raise fail(
+                f"indicator family `{name}` has {len(family['fishbone'])} fishbone prompts; "
+                f"give one per fishbone category ({n})."
+            )
+        if name != "default_indicator_family" and not isinstance(family.get("indicators"), list):
+            raise fail(f"indicator family `{name}` must list its `indicators` (codes).")

@@ -49,8 +49,9 @@ _SHEET_GUIDE = {
     "Indicators": "SPP/APR indicators: rate by year, target, met or not, trend",
     "Drill-Down": "the counts behind each finding, by year, and supplementary measures",
     "Charts": "ratio and indicator trends",
-    "Root Causes": "problem of practice, fishbone, five whys and hypotheses per flagged "
-    "finding (yellow cells for the team)",
+    "Root Causes": "problem of practice, fishbone, five whys and hypotheses per finding: "
+    "disproportionality above the threshold and indicators behind the monitoring level or "
+    "below target (yellow cells for the team)",
     "Action Plan": "activities, owners, timelines, resources (CCEIS) and progress measures",
     "Parameters": "the profile, data set and code version behind every number",
 }
@@ -81,6 +82,7 @@ def summary(c: Cells, ws: Worksheet, plan: WorkbookPlan) -> None:
     blocks = [
         [("LEA", f"{inp.lea_name} ({inp.lea_id})", "value_bold"), _years_line(plan)],
         _status_lines(plan),
+        _level_lines(plan),
         [
             ("Profile", profile_text(inp.profile), "value"),
             ("Data set", (inp.dataset_name or "(unnamed)")
@@ -168,6 +170,39 @@ def _status_lines(plan: WorkbookPlan) -> list[tuple[str, str, str]]:
             f"{len(watch)} at {p.watch_fraction:.0%} of the threshold or more in {yr}: {names}.",
             "value",
         ))  # fmt: skip
+    return out
+
+
+def _level_lines(plan: WorkbookPlan) -> list[tuple[str, str, str]]:
+    """The monitoring level in words, whether CIM is required, the reasons, and the note that
+    the Annual Determination Letter is the official level (monitoring.md sections 1 and 3)."""
+    from ..monitoring import LEVEL_LABELS as MONITORING_LEVELS
+    from ..monitoring import OFFICIAL_LEVEL_NOTE
+
+    row, profile = plan.monitoring, plan.inputs.profile
+    if row is None:
+        text = (
+            f"The profile {profile.name} defines no monitoring levels (it has no monitoring "
+            "section)."
+            if profile.monitoring is None
+            else "Not computed for this workbook."
+        )
+        return [("Monitoring level", text, "value")]
+    level = str(row["level"])
+    cim = bool(row["cim_required"])
+    out = [
+        (
+            "Monitoring level",
+            f"{MONITORING_LEVELS.get(level, level)} in {row['school_year']}. "
+            + ("Required to complete CIM." if cim else "Not required to complete CIM."),
+            "value_bold",
+        ),
+        ("Reasons", "", "value"),
+    ]
+    reasons = [r.strip() for r in str(row.get("reasons", "") or "").split("; ") if r.strip()]
+    out[-1] = ("Reasons", "- " + reasons[0] if reasons else "none recorded", "value")
+    out += [("", "- " + r, "value") for r in reasons[1:]]
+    out.append(("", OFFICIAL_LEVEL_NOTE, "value"))
     return out
 
 

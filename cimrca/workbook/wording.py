@@ -27,6 +27,10 @@ __all__ = [
     "profile_text",
     "is_blank",
     "cell_text",
+    "indicator_problem_statement",
+    "indicator_title",
+    "indicator_facts",
+    "trend_text",
 ]
 
 LEVEL_LABELS = {
@@ -236,3 +240,100 @@ def cell_text(value: Any) -> str:
     if isinstance(value, bool | np.bool_):
         return "Yes" if value else "No"
     return str(value)
+
+
+# ------------------------------------------------------------------ indicator findings
+
+
+def _years_word(n: int) -> str:
+    return "year" if n == 1 else "years"
+
+
+def trend_text(row: Mapping[str, Any]) -> str:
+    """The indicator's trend in words: direction and slope in percentage points a year.
+
+    Examples
+    --------
+    >>> trend_text({"trend_direction": "worsening", "trend_slope": -0.0123})
+    'worsening (-1.2 percentage points a year)'
+    >>> trend_text({})
+    'not estimated'
+    """
+    direction = row.get("trend_direction")
+    slope = row.get("trend_slope", np.nan)
+    if is_blank(direction):
+        return "not estimated"
+    if is_blank(slope):
+        return str(direction)
+    return f"{direction} ({100 * float(slope):+.1f} percentage points a year)"
+
+
+def indicator_problem_statement(
+    row: Mapping[str, Any], lea_name: str, prompts: Mapping[str, Any]
+) -> str:
+    """The prompts' ``indicator_problem_statement`` filled in from an indicator finding.
+
+    ``row`` holds the indicator finding's facts (monitoring.md section 4): ``school_year``,
+    ``indicator``, ``label``, ``rate``, ``target``, ``state_rate``, ``consecutive_missed``,
+    ``trend_direction``, ``trend_slope`` and ``why``.
+    """
+    n = int(row["consecutive_missed"]) if not is_blank(row.get("consecutive_missed")) else 0
+    rate, target = row.get("rate", np.nan), row.get("target", np.nan)
+    values = {
+        "against": "with no target set"
+        if is_blank(target)
+        else f"against a target of {_fmt_pct(target)}",
+        "missed": _missed_sentence(n, target),
+        "school_year": row["school_year"],
+        "lea_name": lea_name,
+        "indicator": row["indicator"],
+        "label": row.get("label", "") or row["indicator"],
+        "rate": _fmt_pct(rate),
+        "target": _fmt_pct(target),
+        "state_rate": _fmt_pct(row.get("state_rate", np.nan)),
+        "years_missed": n,
+        "years_word": _years_word(n),
+        "trend": trend_text(row),
+        "why": row.get("why", "") or "target missed",
+    }
+    template = prompts["indicator_problem_statement"]
+    try:
+        return " ".join(template.format(**values).split())
+    except (KeyError, IndexError, ValueError) as exc:
+        raise WorkbookError(
+            f"root-cause prompts file {prompts.get('_source')}: indicator_problem_statement uses "
+            f"an unknown placeholder or bad braces ({exc}). Known placeholders: "
+            f"{', '.join(sorted(values))}.",
+            file=prompts.get("_source"),
+        ) from None
+
+
+def _missed_sentence(n: int, target: Any) -> str:
+    if is_blank(target):
+        return ""
+    if n == 0:
+        return "The target was met."
+    return f"The target has been missed {n} {_years_word(n)} in a row."
+
+
+def indicator_title(row: Mapping[str, Any]) -> str:
+    """``Indicator 5C: <label>``, with ``(reason for the level)`` when it is one."""
+    reason = " (reason for the level)" if row.get("level_reason") else ""
+    return f"Indicator {row['indicator']}: {row.get('label', '')}{reason}"
+
+
+def indicator_facts(row: Mapping[str, Any]) -> str:
+    """The latest rate against the target and the State, years missed, trend and why."""
+    n = int(row["consecutive_missed"]) if not is_blank(row.get("consecutive_missed")) else 0
+    target = row.get("target", np.nan)
+    missed = (
+        "no target"
+        if is_blank(target)
+        else f"target {_fmt_pct(target)}, missed {n} {_years_word(n)} in a row"
+    )
+    why = str(row.get("why", "") or "")
+    return (
+        f"{row['school_year']} rate {_fmt_pct(row.get('rate', np.nan))} ({missed}), State "
+        f"{_fmt_pct(row.get('state_rate', np.nan))}; trend {trend_text(row)}. "
+        f"{why[:1].upper() + why[1:]}."
+    )
