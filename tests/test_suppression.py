@@ -451,3 +451,13 @@ def test_sample_group_of_seven_and_slice_of_three(rushmere):
            & r["race_ethnicity"].eq("BL")]  # fmt: skip
     assert bl["students_over_threshold"].item() == SMALL
     assert math.isclose(lea.loc[bl.index, "ratio"].item(), 4.091069, rel_tol=1e-6)
+
+
+def test_doctests_run(monkeypatch):
+    import doctest
+
+    from cimrca import suppression as suppression_module
+
+    monkeypatch.chdir(SAMPLE.parents[1])  # the docstring reads data/sample
+    failures, tried = doctest.testmod(suppression_module)
+    assert tried > 0 and failures == 0
