@@ -18,6 +18,9 @@ line starts fast):
   :func:`import_files` converts real CDE / IDEA 618 files and student rosters.
 - :func:`load_packet` / :func:`build_packet` assemble one LEA's packet (what the notebook
   shows); :class:`OutputLayout` names every file of a batch's output folder.
+- :func:`suppress_packet` (and :func:`suppress_results`, :func:`suppress_slices`,
+  :func:`suppress_indicators`) hide small counts for a packet an LEA can share;
+  :func:`scan_public_text` and :func:`recoverable` check a public output.
 - :class:`CimrcaError` is the base of every error caused by input or usage.
 """
 
@@ -52,6 +55,13 @@ _EXPORTS = {
     "build_packet": "packet",
     "load_packet": "packet",
     "OutputLayout": "outputs",
+    "PublicTable": "suppression",
+    "suppress_results": "suppression",
+    "suppress_indicators": "suppression",
+    "suppress_slices": "suppression",
+    "suppress_packet": "suppression",
+    "scan_public_text": "suppression",
+    "recoverable": "suppression",
     "CimrcaError": "errors",
     "DataValidationError": "errors",
     "ProfileError": "errors",
