@@ -1579,12 +1579,34 @@ def harvest_cli(args: argparse.Namespace) -> int:
     return 0
 
 
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _refuse_export_target(target: Path, db: Path) -> None:
+    """An export never replaces the store, another SQLite file or a packet's workbook."""
+    if target.exists() and db.exists() and target.resolve() == db.resolve():
+        raise UsageError(f"{target} is the annotation store itself; export to another file.")
+    if target.is_file():
+        with target.open("rb") as fh:
+            if fh.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC:
+                raise UsageError(
+                    f"{target} is a SQLite database (an annotation store?); an export would "
+                    "replace it. Export to another file."
+                )
+        if target.name.endswith("_workbook.xlsx"):
+            raise UsageError(
+                f"{target} is a packet's root-cause workbook; an export would replace it and the "
+                "notes typed in it. Export to another file."
+            )
+
+
 def export_cli(args: argparse.Namespace) -> int:
     """``cimrca annotations export DB (--csv FILE | --xlsx FILE) [--history]`` (atomic)."""
     history = bool(getattr(args, "history", False))
     csv_path, xlsx_path = getattr(args, "csv", None), getattr(args, "xlsx", None)
     if (csv_path is None) == (xlsx_path is None):
         raise UsageError("give one of --csv FILE or --xlsx FILE.")
+    _refuse_export_target(Path(csv_path or xlsx_path), Path(args.db))
     with AnnotationStore(args.db, create=False) as store:
         if csv_path is not None:
             n, target = export_csv(store, csv_path, history=history), csv_path

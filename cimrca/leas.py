@@ -49,6 +49,14 @@ def require_leas(values: Iterable[str | int], leas: pd.DataFrame, *, source: str
     known = leas["lea_id"].astype(str)
     unknown = [w for w in wanted if not known.eq(w).any()]
     if unknown:
+        padded = [u.zfill(7) for u in unknown if u.isdigit() and len(u) < 7]
+        hint = [p for p in padded if known.eq(p).any()]
+        if hint:
+            raise UsageError(
+                f"unknown LEA {', '.join(unknown)}: not in {source}. Did you mean "
+                f"{', '.join(hint)}? LEA codes keep their leading zeros.",
+                lea_id=unknown[0],
+            )
         example = known.iloc[0] if len(known) else "0100000"
         raise UsageError(
             f"unknown LEA {', '.join(unknown)}: not in {source} ({len(known):,} LEAs). "

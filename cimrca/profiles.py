@@ -131,9 +131,11 @@ class Profile:
 
 
 def shipped_profiles() -> list[str]:
-    """Names of the profiles shipped with the package."""
+    """Names of the profiles shipped with the package, ready to use (``example_state`` is a
+    template to copy and fill in, not a profile)."""
     folder = resources.files("cimrca") / "state_profiles"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    names = (p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return sorted(n for n in names if n != "example_state")
 
 
 def load_profile(name_or_path: str | Path | Mapping[str, Any] = DEFAULT_PROFILE) -> Profile:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from .. import __version__
 from ..atomic import atomic_write_text, remove_stale_temps
-from ..errors import UsageError, WorkbookError
+from ..errors import CimrcaError, UsageError, WorkbookError
 from ..outputs import STATE_OVERVIEW_NAME, OutputLayout
 from ..resources import PACKET_NOTEBOOK_NAME, STATE_NOTEBOOK_NAME, notebook_dir
 from .manifest import read_manifest, update_manifest
@@ -59,11 +59,17 @@ class BatchSummary:
         return 1 if self.failed else 0
 
     def text(self) -> str:
-        n = len(self.ok) + len(self.skipped) + len(self.failed)
+        overview = STATE_OVERVIEW_NAME
+        ok = [x for x in self.ok if x != overview]
+        failed = [x for x in self.failed if x != overview]
+        n = len(ok) + len(self.skipped) + len(failed)
         lines = [
-            f"{n} packet(s) in {self.seconds:.1f} s: {len(self.ok)} ok, {len(self.skipped)} "
-            f"skipped (unchanged), {len(self.failed)} failed. Output: {self.out_dir}"
+            f"{n} LEA packet(s) in {self.seconds:.1f} s: {len(ok)} ok, {len(self.skipped)} "
+            f"skipped (unchanged), {len(failed)} failed. Output: {self.out_dir}"
         ]
+        if overview in self.ok or overview in self.failed:
+            done = "written" if overview in self.ok else "FAILED"
+            lines.append(f"  state overview: {done}")
         if self.left_out:
             lines.append(self.left_out)
         for lea, (error, notebook) in sorted(self.failed.items()):
@@ -265,10 +271,13 @@ class _Run:
         if not task.lea_id:
             return ""
         lea, state, files = task.lea_id, self.state, self.out.lea(task.lea_id)
-        packet = build_packet(
-            lea, state.dataset, state.results, state.indicators, state.profile,
-            monitoring=state.monitoring,
-        )  # fmt: skip
+        try:
+            packet = build_packet(
+                lea, state.dataset, state.results, state.indicators, state.profile,
+                monitoring=state.monitoring,
+            )  # fmt: skip
+        except CimrcaError as exc:  # this LEA's data cannot make a packet; the others go on
+            return str(exc)
         try:
             rewrite = prepare_rewrite(
                 self.store, lea, files.workbook, packet.workbook_keys, command="batch"
