@@ -52,6 +52,8 @@ class BatchSummary:
     failed: dict[str, tuple[str, str]] = field(default_factory=dict)
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    open_conflicts: int = 0
 
     @property
     def exit_status(self) -> int:
@@ -67,6 +69,13 @@ class BatchSummary:
             where = f" (notebook: {notebook})" if notebook else ""
             lines.append(f"  FAILED {lea}: {error}{where}")
         lines.extend(f"  warning: {w}" for w in self.warnings)
+        if self.conflicts or self.open_conflicts:
+            lines.append(
+                f"  {len(self.conflicts)} annotation conflict(s) found in this run, "
+                f"{self.open_conflicts} listed in conflicts.csv: the value typed in the workbook "
+                "was kept in its cell; the other value is on the workbook's Conflicts sheet"
+            )
+            lines.extend(f"  {c}" for c in self.conflicts)
         return "\n".join(lines)
 
 
@@ -260,6 +269,8 @@ class _Run:
             )
         except WorkbookError as exc:
             return str(exc)
+        if rewrite.harvest is not None:
+            self.summary.conflicts.extend(str(c) for c in rewrite.harvest.conflicts)
         files.folder.mkdir(parents=True, exist_ok=True)
         write_annotations_json(rewrite, files.annotations_json)
         self.rewrites[lea] = rewrite
@@ -414,7 +425,7 @@ def run_batch(
     DataValidationError, ProfileError
         The data set or profile is unusable.
     """
-    from ..annotations import AnnotationStore
+    from ..annotations import AnnotationStore, write_conflicts_csv
     from ..dataset import load_dataset
     from ..profiles import load_profile
     from ..runner.kernel import kernel_name as default_kernel_name
@@ -462,6 +473,7 @@ def run_batch(
             elif pool is None:
                 pool = LocalPool(min(n_jobs, len(tasks)), kernel)
             _drive(pool, tasks, run, timeout)
+        summary.open_conflicts = write_conflicts_csv(store, out.conflicts_csv)
     finally:
         if pool is not None:
             pool.close()
