@@ -464,9 +464,12 @@ _LOCKED_MESSAGES = ("database is locked", "database table is locked", "database 
 _READ_ONLY_MESSAGES = ("readonly database", "read-only", "unable to open database file")
 
 
+_FULL_MESSAGES = ("database or disk is full", "disk i/o error")
+
+
 def _is_locked_or_read_only(exc: sqlite3.Error) -> bool:
     text = str(exc).lower()
-    return any(m in text for m in _LOCKED_MESSAGES + _READ_ONLY_MESSAGES)
+    return any(m in text for m in _LOCKED_MESSAGES + _READ_ONLY_MESSAGES + _FULL_MESSAGES)
 
 
 def _store_error(path: Path, exc: sqlite3.Error) -> AnnotationError:
@@ -496,6 +499,12 @@ def _store_error(path: Path, exc: sqlite3.Error) -> AnnotationError:
                 "is not damaged. Copy it to a writable local folder (or make this one "
                 "writable) and give that path."
             )
+    elif any(m in text for m in _FULL_MESSAGES):
+        message = (
+            f"{path}: the annotation store could not be written ({exc}): the disk is full or "
+            "failing. Free space on it and re-run; the store is not damaged (the unfinished "
+            "change was rolled back)."
+        )
     else:
         message = (
             f"{path}: not a usable annotation store ({exc}). Check the path; restore the file "
