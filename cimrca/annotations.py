@@ -17,7 +17,14 @@ The store (default ``OUT_DIR/annotations.sqlite``) has four tables:
     ``conflict_store``, ``conflict_workbook`` or ``import``.
 ``harvested``
     The baseline of each workbook file: the values it was generated with (set by
-    :func:`record_written`) or last harvested from. It tells who changed a value.
+    :func:`record_written`) or last harvested from. It tells who changed a value. A workbook is
+    named by its path relative to the store's folder (for the default store, relative to
+    OUT_DIR: ``leas/<lea_id>/<lea_id>_workbook.xlsx``), so moving or copying the folder changes
+    nothing (outputs.md section 5.1); baselines recorded by earlier versions under an absolute
+    path are still found, by the path's last parts, and re-keyed at the next harvest.
+``conflicts``
+    Every conflict a harvest found (see below): the value kept in the workbook, the store's
+    other value and where that came from, when, and which workbook.
 ``schema_version``
     One row with the schema version.
 
@@ -31,10 +38,13 @@ as the empty string):
 - ``w != b`` and ``c == b``: only the workbook changed; ``w`` becomes current (``new`` when there
   was no value, else ``changed``; an emptied cell clears the value);
 - ``w != b`` and ``c`` differs from both: both changed since the workbook was written (another
-  workbook or an import changed the store). This is a conflict: both values go to history
-  (``conflict_store``, ``conflict_workbook``), the store's value stays current and the conflict
-  is reported by LEA, key and both values. The baseline then becomes ``w``, so the conflict is
-  reported once.
+  workbook or an import changed the store). This is a conflict (outputs.md section 5.1: a
+  conflict never hides a value): both values go to history (``conflict_store``,
+  ``conflict_workbook``), the workbook's value becomes current (the consultant typed it in that
+  cell last, so the regenerated workbook keeps it there), and the store's other value is
+  recorded in the ``conflicts`` table. It stays listed (:func:`open_conflicts`: the
+  ``Conflicts`` sheet of the workbook, ``OUT_DIR/conflicts.csv``) until the value changes
+  again. The baseline then becomes ``w``, so the conflict is detected once.
 
 Cells are considered only where the workbook has them: a row or annotation column that is not
 in the workbook at all is not read as "cleared". Edits on the ``Orphaned annotations`` sheet and
@@ -81,6 +91,8 @@ __all__ = [
     "annotations_payload",
     "write_annotations_json",
     "read_annotations_json",
+    "read_handover_checks",
+    "check_workbook_unchanged",
     "SCHEMA_VERSION",
     "DEFAULT_STORE_NAME",
     "HISTORY_KINDS",
@@ -90,6 +102,9 @@ __all__ = [
     "AnnotationKey",
     "AnnotationStore",
     "Conflict",
+    "CONFLICT_COLUMNS",
+    "open_conflicts",
+    "write_conflicts_csv",
     "HarvestReport",
     "ImportReport",
     "Rewrite",
@@ -215,6 +230,19 @@ CREATE TABLE IF NOT EXISTS harvested (
     recorded_at TEXT NOT NULL,
     PRIMARY KEY (workbook, lea_id, sheet, finding_id, "column")
 );
+CREATE TABLE IF NOT EXISTS conflicts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    lea_id TEXT NOT NULL,
+    sheet TEXT NOT NULL,
+    finding_id TEXT NOT NULL,
+    "column" TEXT NOT NULL,
+    workbook_value TEXT NOT NULL,
+    store_value TEXT NOT NULL,
+    store_source TEXT NOT NULL,
+    detected_at TEXT NOT NULL,
+    workbook TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS conflicts_key ON conflicts (lea_id, sheet, finding_id, "column");
 """
 
 
@@ -356,12 +384,52 @@ class AnnotationStore:
         ).fetchall()
         return {(s, f, c): v for s, f, c, v in rows if include_cleared or v != ""}
 
+    def workbook_id(self, workbook: str | Path) -> str:
+        """How the ``harvested`` table names ``workbook``: its path relative to the store's folder.
+
+        For the default store ``OUT_DIR/annotations.sqlite`` that is the path relative to
+        OUT_DIR (``leas/2071593/2071593_workbook.xlsx``), so moving or copying OUT_DIR keeps every
+        baseline (outputs.md section 5.1). An absolute path only where no relative one exists
+        (another drive on Windows).
+        """
+        return _workbook_id(workbook, self.path.parent)
+
+    def baseline_ids(self, workbook: str | Path, lea_id: str) -> tuple[str, ...]:
+        """The id the baseline of ``workbook`` is recorded under, then a legacy id to replace.
+
+        A store written by an earlier version names workbooks by absolute path. When no baseline
+        has the relative id, the one legacy (absolute) id of this LEA whose last parts (for a
+        batch: ``leas/<lea_id>/<lea_id>_workbook.xlsx``) match is used: the folder was moved.
+        When several match (one store for several folders), only the one at the workbook's
+        current absolute path is taken; otherwise none (then an edited cell that differs from the
+        store is a conflict, kept in view, never a silent overwrite).
+        """
+        wid = self.workbook_id(workbook)
+        found = self._conn.execute(
+            "SELECT 1 FROM harvested WHERE workbook = ? AND lea_id = ? LIMIT 1", (wid, lea_id)
+        ).fetchone()
+        if found is not None:
+            return (wid,)
+        tail = Path(workbook).resolve().parts[-3:]
+        legacy = [
+            w
+            for (w,) in self._conn.execute(
+                "SELECT DISTINCT workbook FROM harvested WHERE lea_id = ?", (lea_id,)
+            )
+            if Path(w).is_absolute() and Path(w).parts[-len(tail) :] == tail
+        ]
+        here = str(Path(workbook).resolve())
+        if here in legacy:
+            return (wid, here)
+        return (wid, legacy[0]) if len(legacy) == 1 else (wid,)
+
     def baseline(self, workbook: str | Path, lea_id: str) -> dict[AnnotationKey, str]:
         """The values workbook ``workbook`` of ``lea_id`` was last written with or harvested from."""
+        ids = self.baseline_ids(workbook, lea_id)
         rows = self._conn.execute(
             'SELECT sheet, finding_id, "column", value FROM harvested '
             "WHERE workbook = ? AND lea_id = ?",
-            (_workbook_id(workbook), lea_id),
+            (ids[-1], lea_id),
         ).fetchall()
         return {(s, f, c): v for s, f, c, v in rows}
 
@@ -396,9 +464,12 @@ _LOCKED_MESSAGES = ("database is locked", "database table is locked", "database 
 _READ_ONLY_MESSAGES = ("readonly database", "read-only", "unable to open database file")
 
 
+_FULL_MESSAGES = ("database or disk is full", "disk i/o error")
+
+
 def _is_locked_or_read_only(exc: sqlite3.Error) -> bool:
     text = str(exc).lower()
-    return any(m in text for m in _LOCKED_MESSAGES + _READ_ONLY_MESSAGES)
+    return any(m in text for m in _LOCKED_MESSAGES + _READ_ONLY_MESSAGES + _FULL_MESSAGES)
 
 
 def _store_error(path: Path, exc: sqlite3.Error) -> AnnotationError:
@@ -428,6 +499,12 @@ def _store_error(path: Path, exc: sqlite3.Error) -> AnnotationError:
                 "is not damaged. Copy it to a writable local folder (or make this one "
                 "writable) and give that path."
             )
+    elif any(m in text for m in _FULL_MESSAGES):
+        message = (
+            f"{path}: the annotation store could not be written ({exc}): the disk is full or "
+            "failing. Free space on it and re-run; the store is not damaged (the unfinished "
+            "change was rolled back)."
+        )
     else:
         message = (
             f"{path}: not a usable annotation store ({exc}). Check the path; restore the file "
@@ -436,9 +513,13 @@ def _store_error(path: Path, exc: sqlite3.Error) -> AnnotationError:
     return AnnotationError(message, file=path)
 
 
-def _workbook_id(path: str | Path) -> str:
-    """How a workbook file is named in the ``harvested`` table: its absolute path."""
-    return str(Path(path).resolve())
+def _workbook_id(path: str | Path, folder: Path) -> str:
+    """How a workbook file is named in the ``harvested`` table: relative to ``folder``."""
+    target = Path(path).resolve()
+    try:
+        return Path(os.path.relpath(target, folder.resolve())).as_posix()
+    except ValueError:  # pragma: no cover - another drive (Windows): no relative path exists
+        return str(target)
 
 
 # --------------------------------------------------------------------------------------------
@@ -616,13 +697,21 @@ class Conflict:
     store_value: str
     workbook_value: str
     baseline_value: str
+    store_source: str = ""
+    detected_at: str = ""
 
     def __str__(self) -> str:
+        source = f" from {self.store_source}" if self.store_source else ""
         return (
             f"conflict {self.lea_id} {self.sheet} {self.finding_id} {self.column}: "
-            f"store {self.store_value!r} (kept), workbook {self.workbook_value!r} "
-            "(in history; re-enter it if it should win)"
+            f"workbook {_clip(self.workbook_value)!r} kept in its cell; the other value "
+            f"{_clip(self.store_value)!r}{source} is listed on the workbook's Conflicts sheet "
+            f"and in conflicts.csv (both are in the history)"
         )
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -640,6 +729,7 @@ class HarvestReport:
     unchanged: int = 0
     conflicts: tuple[Conflict, ...] = ()
     error: str | None = None
+    file_state: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -714,31 +804,89 @@ def harvest_workbook(
     workbook's baseline becomes the values just read.
     """
     p = Path(path)
+    before = _stat(p)
     data = _read_bytes(p)
     cells = _read_cells(data, p)
     digest = _sha256(data)
+    state = {"size": len(data), "mtime_ns": before[1] if before else 0, "sha256": digest}
     source = f"workbook:{p}"
     stamp = _now()
     with store.transaction() as conn:
+        ids = store.baseline_ids(p, lea_id)
+        sources = {
+            (s, f, c): src
+            for s, f, c, src in conn.execute(
+                'SELECT sheet, finding_id, "column", source FROM current WHERE lea_id = ?',
+                (lea_id,),
+            )
+        }
         frame = _classify(
             cells,
             store.baseline(p, lea_id),
             store.current_values(lea_id, include_cleared=True),
         )
-        apply = frame[frame["action"].isin(["new", "changed"])]
+        # a conflict keeps the workbook's value (typed there last) and lists the store's
+        apply = frame[frame["action"].isin(["new", "changed", "conflict"])]
         conflicts = frame[frame["action"] == "conflict"]
         history: list[tuple[str, ...]] = []
         for key, value, kind in zip(apply["key"], apply["w"], apply["action"], strict=True):
-            history.append((lea_id, *key, value, stamp, str(p), digest, command, kind))
-        for key, c, w in zip(conflicts["key"], conflicts["c"], conflicts["w"], strict=True):
-            history.append((lea_id, *key, c, stamp, str(p), digest, command, "conflict_store"))
-            history.append((lea_id, *key, w, stamp, str(p), digest, command, "conflict_workbook"))
+            if kind != "conflict":
+                history.append((lea_id, *key, value, stamp, str(p), digest, command, kind))
+        found = [
+            Conflict(
+                lea_id,
+                *key,
+                store_value=c,
+                workbook_value=w,
+                baseline_value=b,
+                store_source=sources.get(key, ""),
+                detected_at=stamp,
+            )  # fmt: skip
+            for key, c, w, b in zip(
+                conflicts["key"], conflicts["c"], conflicts["w"], conflicts["b"], strict=True
+            )
+        ]
+        for k in found:
+            key = (k.sheet, k.finding_id, k.column)
+            history.append(
+                (lea_id, *key, k.store_value, stamp, str(p), digest, command, "conflict_store")
+            )
+            history.append(
+                (
+                    lea_id,
+                    *key,
+                    k.workbook_value,
+                    stamp,
+                    str(p),
+                    digest,
+                    command,
+                    "conflict_workbook",
+                )
+            )
         _append_history(conn, history)
         _upsert_current(
             conn,
             [(lea_id, *k, v, stamp, source) for k, v in zip(apply["key"], apply["w"], strict=True)],
         )
-        _set_baseline(conn, p, lea_id, cells.values, stamp)
+        conn.executemany(
+            'INSERT INTO conflicts (lea_id, sheet, finding_id, "column", workbook_value, '
+            "store_value, store_source, detected_at, workbook) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    lea_id,
+                    k.sheet,
+                    k.finding_id,
+                    k.column,
+                    k.workbook_value,
+                    k.store_value,
+                    k.store_source,
+                    stamp,
+                    ids[0],
+                )
+                for k in found
+            ],  # fmt: skip
+        )
+        _set_baseline(conn, ids, lea_id, cells.values, stamp)
     counts = frame["action"].value_counts()
     return HarvestReport(
         lea_id=lea_id,
@@ -746,13 +894,129 @@ def harvest_workbook(
         new=int(counts.get("new", 0)),
         changed=int(counts.get("changed", 0)),
         unchanged=int(counts.get("unchanged", 0)),
-        conflicts=tuple(
-            Conflict(lea_id, *key, store_value=c, workbook_value=w, baseline_value=b)
-            for key, c, w, b in zip(
-                conflicts["key"], conflicts["c"], conflicts["w"], conflicts["b"], strict=True
-            )
-        ),
+        conflicts=tuple(found),
+        file_state=state,
     )
+
+
+def _stat(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def check_workbook_unchanged(path: str | Path, state: Mapping[str, Any] | None) -> None:
+    """Check that ``path`` is still the workbook a harvest read (``HarvestReport.file_state``).
+
+    Parameters
+    ----------
+    path
+        The workbook about to be replaced.
+    state
+        ``{"size", "mtime_ns", "sha256"}`` recorded by the harvest, or ``None`` when there was
+        no workbook to harvest.
+
+    Raises
+    ------
+    WorkbookError
+        The file was saved (or created) since the harvest: replacing it would lose that edit.
+        The caller leaves it as it is and fails the LEA; the next run harvests it.
+
+    Notes
+    -----
+    outputs.md section 5.1: an edit saved while its LEA is being rebuilt is never lost. Size and
+    modification time are the quick check; when either differs, the SHA-256 decides (a file
+    touched but not changed may be replaced).
+    """
+    p = Path(path)
+    now = _stat(p)
+    if now is None:
+        return  # removed meanwhile: nothing in it can be lost
+    if state is None:
+        changed = True
+    elif (now[0], now[1]) == (state.get("size"), state.get("mtime_ns")):
+        changed = False
+    else:
+        try:
+            changed = _sha256(p.read_bytes()) != state.get("sha256")
+        except OSError:
+            changed = True
+    if changed:
+        when = dt.datetime.fromtimestamp(now[1] / 1e9).strftime("%H:%M:%S")
+        raise WorkbookError(
+            f"{p}: the workbook was saved at {when}, after this run read its annotations, so it "
+            "was not replaced and keeps that edit. Re-run the batch for this LEA to harvest it.",
+            file=p,
+        )
+
+
+#: Columns of :func:`open_conflicts` and of ``OUT_DIR/conflicts.csv`` (outputs.md section 5.1).
+CONFLICT_COLUMNS: tuple[str, ...] = (
+    "lea_id",
+    "sheet",
+    "finding_id",
+    "column",
+    "workbook_value",
+    "store_value",
+    "store_source",
+    "detected_at",
+)
+
+
+def open_conflicts(store: AnnotationStore, lea_id: str | None = None) -> pd.DataFrame:
+    """The conflicts still to look at: those whose cell has not changed since.
+
+    Parameters
+    ----------
+    store
+        The annotation store.
+    lea_id
+        One LEA, or every LEA.
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`CONFLICT_COLUMNS`, oldest first: a conflict is listed while the store's
+        current value is still the workbook's value it kept, recorded by that harvest. Once the
+        cell changes (the consultant copies the other value in, or writes a third), it is
+        resolved and no longer listed; it stays in the ``conflicts`` table and the history.
+
+    Notes
+    -----
+    outputs.md section 5.1: a conflict never hides a value. The batch writes these rows on the
+    ``Conflicts`` sheet of the LEA's workbook and in ``OUT_DIR/conflicts.csv``.
+    """
+    cols = ", ".join(f'k."{c}"' for c in CONFLICT_COLUMNS)
+    sql = (
+        f"SELECT {cols} FROM conflicts k JOIN current c ON c.lea_id = k.lea_id AND "
+        'c.sheet = k.sheet AND c.finding_id = k.finding_id AND c."column" = k."column" '
+        "WHERE c.value = k.workbook_value AND c.updated_at = k.detected_at"
+    )
+    params: tuple[str, ...] = ()
+    if lea_id is not None:
+        sql += " AND k.lea_id = ?"
+        params = (lea_id,)
+    rows = store._conn.execute(sql + " ORDER BY k.id", params).fetchall()
+    return pd.DataFrame(rows, columns=list(CONFLICT_COLUMNS), dtype=object)
+
+
+def write_conflicts_csv(store: AnnotationStore, path: str | Path) -> int:
+    """Write :func:`open_conflicts` of every LEA to ``path`` (``OUT_DIR/conflicts.csv``).
+
+    UTF-8 with a byte-order mark, formula-safe like an export, written atomically; a header only
+    when there is no conflict. Returns the number of rows.
+    """
+    frame = open_conflicts(store)
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(frame.columns)
+    writer.writerows(
+        [formula_safe(str(v)) for v in row] for row in frame.itertuples(index=False, name=None)
+    )
+    atomic_write_bytes(Path(path), buf.getvalue().encode("utf-8-sig"))
+    return len(frame)
 
 
 def _append_history(conn: sqlite3.Connection, rows: list[tuple[str, ...]]) -> None:
@@ -775,13 +1039,15 @@ def _upsert_current(conn: sqlite3.Connection, rows: list[tuple[str, ...]]) -> No
 
 def _set_baseline(
     conn: sqlite3.Connection,
-    workbook: Path,
+    ids: tuple[str, ...],
     lea_id: str,
     values: Mapping[AnnotationKey, str],
     stamp: str,
 ) -> None:
-    wid = _workbook_id(workbook)
-    conn.execute("DELETE FROM harvested WHERE workbook = ? AND lea_id = ?", (wid, lea_id))
+    """Record ``values`` under ``ids[0]`` (:meth:`AnnotationStore.baseline_ids`); drop the rest."""
+    wid = ids[0]
+    for old in ids:
+        conn.execute("DELETE FROM harvested WHERE workbook = ? AND lea_id = ?", (old, lea_id))
     conn.executemany(
         'INSERT INTO harvested (workbook, lea_id, sheet, finding_id, "column", value, '
         "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -978,7 +1244,7 @@ def record_written(
     edited (module docstring), so a value changed meanwhile in the store is not overwritten.
     """
     with store.transaction() as conn:
-        _set_baseline(conn, Path(path), lea_id, values, _now())
+        _set_baseline(conn, store.baseline_ids(path, lea_id), lea_id, values, _now())
 
 
 def _lock_files(path: Path) -> list[Path]:
@@ -1004,6 +1270,10 @@ class Rewrite:
     previous_notes: dict[str, str]
     orphans: pd.DataFrame = field(repr=False)
     harvest: HarvestReport | None
+    conflicts: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(CONFLICT_COLUMNS), dtype=object),
+        repr=False,
+    )
 
 
 def prepare_rewrite(
@@ -1074,6 +1344,7 @@ def prepare_rewrite(
         previous_notes=previous,
         orphans=orphans,
         harvest=report,
+        conflicts=open_conflicts(store, lea_id),
     )
 
 
@@ -1118,7 +1389,40 @@ def annotations_payload(rewrite: Rewrite) -> dict[str, Any]:
         "annotations": [[s, f, c, v] for (s, f, c), v in sorted(rewrite.annotations.items())],
         "previous_notes": dict(sorted(rewrite.previous_notes.items())),
         "orphans": orphans.to_dict("records"),
+        "conflicts": rewrite.conflicts.astype(object).to_dict("records"),
+        "harvested_file": rewrite.harvest.file_state if rewrite.harvest is not None else None,
     }
+
+
+def read_handover_checks(
+    path: str | Path,
+) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+    """The conflicts to list and the harvested file's state, from an ``annotations_json`` file.
+
+    Returns
+    -------
+    conflicts : DataFrame
+        Columns :data:`CONFLICT_COLUMNS` (none in a file of an earlier version).
+    harvested_file : dict or None
+        ``{"size", "mtime_ns", "sha256"}`` of the workbook the batch harvested, ``None`` when
+        there was none (:func:`check_workbook_unchanged`).
+
+    Raises
+    ------
+    AnnotationError
+        The file is missing or not JSON (as :func:`read_annotations_json`).
+    """
+    file = Path(path)
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise AnnotationError(
+            f"{file}: cannot read the annotations file ({exc}). Re-run the batch.", file=file
+        ) from None
+    records = raw.get("conflicts", []) if isinstance(raw, dict) else []
+    conflicts = pd.DataFrame.from_records(records or [], columns=list(CONFLICT_COLUMNS))
+    state = raw.get("harvested_file") if isinstance(raw, dict) else None
+    return conflicts.astype(object), state if isinstance(state, dict) else None
 
 
 def write_annotations_json(rewrite: Rewrite, path: str | Path) -> Path:

@@ -9,6 +9,7 @@ traceback unless ``--debug`` is given. Heavy modules are imported inside the han
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import textwrap
 from pathlib import Path
@@ -342,6 +343,12 @@ def _cmd_annotations_import(args: argparse.Namespace) -> int:
     return import_cli(args)
 
 
+#: Errors of a write the user can fix: no space, quota, read-only medium, permission.
+_WRITE_ERRNOS = frozenset(
+    {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EROFS, errno.EACCES, errno.EPERM}
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cimrca`` command. Returns the exit status."""
     parser = build_parser()
@@ -359,6 +366,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cimrca: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        # a full disk, a read-only medium or a refused write met while writing outputs: one
+        # line naming the file (outputs.md section 5.1); any other OSError is a bug to report
+        if args.debug or exc.errno not in _WRITE_ERRNOS:
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(
+            f"cimrca {args.command}: error: {exc.strerror or exc}{where}. Free space or fix the "
+            "folder's permissions, then re-run; finished packets and stored notes are kept.",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from .codes import ALL_RACE_CODES, CATEGORY_CODES
 __all__ = [
     "SHEETS",
     "ORPHANS_SHEET",
+    "CONFLICTS_SHEET",
     "LISTS_SHEET",
     "KEY_HEADER",
     "REVIEW_COLUMNS",
@@ -44,6 +45,8 @@ SHEETS: tuple[str, ...] = (
     "Parameters",
 )
 ORPHANS_SHEET = "Orphaned annotations"
+#: Values a harvest found changed both in the workbook and in the store (outputs.md 5.1).
+CONFLICTS_SHEET = "Conflicts"
 LISTS_SHEET = "Lists"  # hidden sheet holding drop-down choices
 
 KEY_HEADER = "finding_id"

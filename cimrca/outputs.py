@@ -114,6 +114,11 @@ class OutputLayout:
         return self.root / "annotations.sqlite"
 
     @property
+    def conflicts_csv(self) -> Path:
+        """Annotation conflicts still to look at (outputs.md section 5.1)."""
+        return self.root / "conflicts.csv"
+
+    @property
     def state_overview(self) -> LeaFiles:
         """The state overview's notebook and HTML (at the top of OUT_DIR)."""
         return LeaFiles(self.root, STATE_OVERVIEW_NAME)

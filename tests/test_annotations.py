@@ -257,18 +257,31 @@ def test_conflict_store_changed_by_import_and_workbook_changed(store, out_dir, t
     consultant_edit(path, {key: "from workbook"})
 
     report = ann.harvest_workbook(store, LEA, path, command="test")
-    assert report.conflicts == (
-        ann.Conflict(LEA, *key, store_value="from import", workbook_value="from workbook",
-                     baseline_value="first note"),
+    (found,) = report.conflicts
+    assert found == ann.Conflict(
+        LEA, *key, store_value="from import", workbook_value="from workbook",
+        baseline_value="first note", store_source=f"import:{csv_path}",
+        detected_at=found.detected_at,
     )  # fmt: skip
-    assert "from import" in str(report.conflicts[0]) and "from workbook" in str(report.conflicts[0])
-    assert ann.annotations_for(store, LEA)[key] == "from import"  # the store's value stays
+    assert "from import" in str(found) and "from workbook" in str(found)
+    # outputs.md 5.1: the workbook's value (typed there last) is kept; the other is listed
+    assert ann.annotations_for(store, LEA)[key] == "from workbook"
+    listed = ann.open_conflicts(store, LEA)
+    assert listed[["workbook_value", "store_value", "store_source"]].values.tolist() == [
+        ["from workbook", "from import", f"import:{csv_path}"]
+    ]
     kinds = store.history_frame(LEA).set_index("kind")["value"]
     assert kinds["conflict_store"] == "from import"
     assert kinds["conflict_workbook"] == "from workbook"
     assert kinds["import"] == "from import"
-    # reported once: the next harvest of the same workbook is quiet
+    # detected once: the next harvest of the same workbook is quiet, the conflict stays listed
     assert ann.harvest_workbook(store, LEA, path, command="test").conflicts == ()
+    assert len(ann.open_conflicts(store, LEA)) == 1
+    # resolved when the cell changes again: the consultant copies the other value in
+    consultant_edit(path, {key: "from import"})
+    assert ann.harvest_workbook(store, LEA, path, command="test").changed == 1
+    assert ann.open_conflicts(store, LEA).empty
+    assert ann.annotations_for(store, LEA)[key] == "from import"
 
 
 def test_store_change_elsewhere_wins_over_unedited_workbook(store, tmp_path):
@@ -296,7 +309,8 @@ def test_unknown_baseline_with_different_value_is_a_conflict(store, tmp_path):
     write_layout_workbook(path, values={key: "Addressed"})  # never recorded: no baseline
     report = ann.harvest_workbook(store, LEA, path, command="test")
     assert len(report.conflicts) == 1
-    assert ann.annotations_for(store, LEA)[key] == "Confirmed"
+    assert ann.annotations_for(store, LEA)[key] == "Addressed"  # the cell's value is kept
+    assert ann.open_conflicts(store, LEA)["store_value"].tolist() == ["Confirmed"]
 
 
 def _csv_with(tmp_path: Path, key, value: str, lea: str = LEA) -> Path:

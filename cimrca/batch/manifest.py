@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from ..atomic import atomic_write_text, file_lock
+from ..errors import UsageError
 from ..outputs import OutputLayout
 
 __all__ = ["MANIFEST_COLUMNS", "read_manifest", "update_manifest"]
@@ -28,11 +29,22 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
 
 
 def read_manifest(out_dir: str | Path) -> pd.DataFrame:
-    """``OUT_DIR/manifest.csv`` as text columns (:data:`MANIFEST_COLUMNS`); empty if absent."""
+    """``OUT_DIR/manifest.csv`` as text columns (:data:`MANIFEST_COLUMNS`).
+
+    Empty when the file is absent or empty (0 bytes: a write stopped by a full disk; the batch
+    warns and rebuilds it). A file that is not a CSV raises :class:`~cimrca.errors.UsageError`
+    saying what to do.
+    """
     path = OutputLayout(Path(out_dir)).manifest
-    if not path.is_file():
+    if not path.is_file() or path.stat().st_size == 0:
         return pd.DataFrame(columns=list(MANIFEST_COLUMNS), dtype=object)
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (ValueError, UnicodeDecodeError) as exc:  # pandas' EmptyDataError and ParserError
+        raise UsageError(
+            f"{path}: the manifest cannot be read ({type(exc).__name__}: {exc}). Move it aside "
+            "and re-run: every chosen LEA is then run again (notes are kept in the store)."
+        ) from None
     return frame.reindex(columns=list(MANIFEST_COLUMNS), fill_value="")
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -53,6 +55,8 @@ class BatchSummary:
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
     left_out: str = ""
+    conflicts: list[str] = field(default_factory=list)
+    open_conflicts: int = 0
 
     @property
     def exit_status(self) -> int:
@@ -76,6 +80,13 @@ class BatchSummary:
             where = f" (notebook: {notebook})" if notebook else ""
             lines.append(f"  FAILED {lea}: {error}{where}")
         lines.extend(f"  warning: {w}" for w in self.warnings)
+        if self.conflicts or self.open_conflicts:
+            lines.append(
+                f"  {len(self.conflicts)} annotation conflict(s) found in this run, "
+                f"{self.open_conflicts} listed in conflicts.csv: the value typed in the workbook "
+                "was kept in its cell; the other value is on the workbook's Conflicts sheet"
+            )
+            lines.extend(f"  {c}" for c in self.conflicts)
         return "\n".join(lines)
 
 
@@ -284,6 +295,8 @@ class _Run:
             )
         except WorkbookError as exc:
             return str(exc)
+        if rewrite.harvest is not None:
+            self.summary.conflicts.extend(str(c) for c in rewrite.harvest.conflicts)
         files.folder.mkdir(parents=True, exist_ok=True)
         write_annotations_json(rewrite, files.annotations_json)
         self.rewrites[lea] = rewrite
@@ -377,6 +390,46 @@ def _overdue_outcome(task: LeaTask, timeout: float) -> dict[str, Any]:
     }
 
 
+def _open_out_dir(path: Path) -> OutputLayout:
+    """OUT_DIR created and checked writable; a plain one-line error when it cannot be used."""
+    out = OutputLayout(path.resolve())
+    if out.root.exists() and not out.root.is_dir():
+        raise UsageError(
+            f"{out.root}: is a file, not a folder. Give --out a folder (it is created if missing)."
+        )
+    try:
+        out.leas_folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out.leas_folder):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"{out.root}: cannot write into the output folder ({exc.strerror or exc}). Give --out "
+            "a folder you can write to (not on a read-only medium), or fix its permissions."
+        ) from None
+    return out
+
+
+#: Prefix of a batch's temporary folder (its kernels' logs, connection files and sockets).
+RUN_FOLDER_PREFIX = "cimrca-run-"
+
+
+def _make_run_folder() -> Path:
+    """A new temporary folder for this run's kernel files (removed when the run ends).
+
+    Folders left by runs of this host that were killed (their process is gone) are removed
+    first, so a killed run leaves nothing behind for long (outputs.md section 5.1). The folder
+    is in the system's temporary folder, not in OUT_DIR, so that IPC socket paths stay short.
+    """
+    from ..processes import process_alive
+
+    temp = Path(tempfile.gettempdir())
+    for old in temp.glob(f"{RUN_FOLDER_PREFIX}*"):
+        pid = old.name[len(RUN_FOLDER_PREFIX) :].split("-", 1)[0]
+        if old.is_dir() and pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{RUN_FOLDER_PREFIX}{os.getpid()}-"))
+
+
 def _check_options(jobs: int | None, timeout: float) -> Path:
     """Validate the numeric options; return the packet notebook."""
     if jobs is not None and jobs < 1:
@@ -445,7 +498,7 @@ def run_batch(
     DataValidationError
         The data set or profile is unusable.
     """
-    from ..annotations import AnnotationStore
+    from ..annotations import AnnotationStore, write_conflicts_csv
     from ..dataset import load_dataset
     from ..profiles import load_profile
     from ..runner.kernel import kernel_name as default_kernel_name
@@ -463,49 +516,65 @@ def run_batch(
         monitoring_rules(prof)  # a profile without monitoring levels cannot choose CIM LEAs
     ds = load_dataset(Path(data_dir).resolve())
     chosen = select_leas(ds.leas, lea_ids=lea_ids, selpa=selpa, shard=shard_t)
-    out = OutputLayout(Path(out_dir).resolve())
-    out.leas_folder.mkdir(parents=True, exist_ok=True)
+    out = _open_out_dir(Path(out_dir))
+    # the store first: a bad --annotations path fails before anything is written
+    store = AnnotationStore(Path(annotations).resolve() if annotations else out.annotations_store)
     summary = BatchSummary(out_dir=out.root)
+    if out.manifest.is_file() and out.manifest.stat().st_size == 0:
+        summary.warnings.append(
+            f"{out.manifest} was empty (0 bytes, a run stopped by a full disk?); it is rebuilt "
+            "from this run, and every chosen LEA is run again"
+        )
     kernel = kernel_name or default_kernel_name()
     n_jobs = jobs or os.cpu_count() or 1
-    # When every chosen LEA will run (a first run, or --force), start the workers now: their
-    # kernels start and import while the statewide tables are computed below.
-    early_pool = None
-    first_run = read_manifest(out.root)["lea_id"].isin(chosen).sum() == 0
-    if scheduler is None and chosen and (force or first_run):
-        early_pool = LocalPool(min(n_jobs, len(chosen) + 1), kernel)
-
-    state = prepare_statewide(ds, prof, profile_arg, out)
-    if cim_only:
-        chosen, summary.left_out = _cim_only(ds, state, lea_ids, selpa, shard_t, chosen)
-    store = AnnotationStore(Path(annotations).resolve() if annotations else out.annotations_store)
-    run = _Run(out, state, chosen, store, packet_nb, summary)
-    owns_overview = shard_t is None or shard_t[0] == 1
-    _clear_leftovers(out, chosen, state_overview=owns_overview)
-    to_run = run.plan(chosen, force=force)
-    tasks: deque[LeaTask] = deque()
-    state_nb = notebook_dir() / STATE_NOTEBOOK_NAME
-    if state_nb.is_file() and owns_overview:
-        task = run.state_overview_task(state_nb, force=force, kernel=kernel, timeout=timeout)
-        if task is not None:
-            tasks.append(task)
-    tasks.extend(run.packet_task(lea, packet_nb, kernel=kernel, timeout=timeout) for lea in to_run)
-
-    pool: Any = early_pool
+    run_folder = _make_run_folder()
+    early_pool: Any = None
+    pool: Any = None
+    run: _Run | None = None
     try:
+        # When every chosen LEA will run (a first run, or --force), start the workers now:
+        # their kernels start and import while the statewide tables are computed below.
+        first_run = read_manifest(out.root)["lea_id"].isin(chosen).sum() == 0
+        if scheduler is None and chosen and (force or first_run):
+            early_pool = LocalPool(min(n_jobs, len(chosen) + 1), kernel, run_folder)
+        state = prepare_statewide(ds, prof, profile_arg, out)
+        if cim_only:
+            chosen, summary.left_out = _cim_only(ds, state, lea_ids, selpa, shard_t, chosen)
+        run = _Run(out, state, chosen, store, packet_nb, summary)
+        owns_overview = shard_t is None or shard_t[0] == 1
+        _clear_leftovers(out, chosen, state_overview=owns_overview)
+        to_run = run.plan(chosen, force=force)
+        tasks: deque[LeaTask] = deque()
+        state_nb = notebook_dir() / STATE_NOTEBOOK_NAME
+        if state_nb.is_file() and owns_overview:
+            task = run.state_overview_task(state_nb, force=force, kernel=kernel, timeout=timeout)
+            if task is not None:
+                tasks.append(task)
+        tasks.extend(
+            run.packet_task(lea, packet_nb, kernel=kernel, timeout=timeout) for lea in to_run
+        )
+        pool = early_pool
         if tasks:
             if scheduler:
                 pool = DaskPool(scheduler)
             elif pool is None:
-                pool = LocalPool(min(n_jobs, len(tasks)), kernel)
+                pool = LocalPool(min(n_jobs, len(tasks)), kernel, run_folder)
             _drive(pool, tasks, run, timeout)
+        summary.open_conflicts = write_conflicts_csv(store, out.conflicts_csv)
+    except BaseException:
+        # Ctrl-C, a full disk, a store locked too long: stop the workers now, not after their
+        # notebooks (a half-run notebook stays hidden and is removed by the next run)
+        for p in {id(x): x for x in (pool, early_pool) if x is not None}.values():
+            if hasattr(p, "kill"):
+                p.kill()
+        raise
     finally:
-        if pool is not None:
-            pool.close()
-        if early_pool is not None and early_pool is not pool:
-            early_pool.close()
-        run.progress.close()
+        for p in {id(x): x for x in (pool, early_pool) if x is not None}.values():
+            p.close()
+        if run is not None:
+            run.progress.close()
         store.close()
+        shutil.rmtree(run_folder, ignore_errors=True)
     summary.seconds = time.monotonic() - started
     return summary
 

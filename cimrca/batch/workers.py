@@ -10,6 +10,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -142,9 +143,11 @@ def run_task(task: LeaTask) -> dict[str, Any]:
             if not is_transient(exc):
                 break
     notebook = ""
-    if running.exists():
+    if running.exists() and (status == "ok" or _complete_notebook(running)):
         os.replace(running, final)
         notebook = str(final)
+    else:  # a write that failed (a full disk): no partial file under the final name
+        running.unlink(missing_ok=True)
     if status == "ok":
         try:
             _render_html(final, files.html, task.title)
@@ -158,6 +161,16 @@ def run_task(task: LeaTask) -> dict[str, Any]:
         "notebook": notebook,
         "attempts": attempts,
     }
+
+
+def _complete_notebook(path: Path) -> bool:
+    """Whether ``path`` holds a whole notebook (JSON), not a write cut short by a full disk."""
+    import json
+
+    try:
+        return isinstance(json.loads(path.read_bytes()), dict)
+    except (OSError, ValueError):
+        return False
 
 
 def _skip_iri_grammar() -> None:
@@ -180,12 +193,27 @@ def _watch_parent(parent_pid: int) -> None:
             os._exit(1)
 
 
-def _worker_main(slot: int, tasks: Any, results: Any, parent_pid: int, kernel_name: str) -> None:
+def _worker_main(
+    slot: int,
+    tasks: Any,
+    results: Any,
+    parent_pid: int,
+    kernel_name: str,
+    kernel_folder: str = "",
+) -> None:
     """Loop of a local worker process: run tasks until ``None``; report to ``results``.
 
     Before the first task the worker imports papermill while its kernel starts and imports the
-    packet's modules, so both heavy start-ups overlap and happen once per worker.
+    packet's modules, so both heavy start-ups overlap and happen once per worker. Its kernels'
+    files go to ``kernel_folder`` (the batch's per-run folder), when given.
     """
+    # Ctrl-C reaches every process of the terminal's group: the parent stops the batch and
+    # kills the workers, which must not print tracebacks of their own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if kernel_folder:
+        from ..runner.engine import KERNEL_DIR_ENV
+
+        os.environ[KERNEL_DIR_ENV] = kernel_folder
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     _skip_iri_grammar()
     importer = threading.Thread(target=_warm_worker_imports, daemon=True)
@@ -217,8 +245,9 @@ def _kill_worker(proc: Any) -> None:
 class LocalPool:
     """Worker processes started with ``spawn``, one task at a time each, killed on timeout."""
 
-    def __init__(self, jobs: int, kernel_name: str) -> None:
+    def __init__(self, jobs: int, kernel_name: str, kernel_folder: str | Path = "") -> None:
         self.kernel_name = kernel_name
+        self.kernel_folder = str(kernel_folder)
         self.ctx = mp.get_context("spawn")
         self.results = self.ctx.Queue()
         self.jobs = jobs
@@ -228,7 +257,7 @@ class LocalPool:
         tasks = self.ctx.SimpleQueue()
         proc = self.ctx.Process(
             target=_worker_main,
-            args=(slot, tasks, self.results, os.getpid(), self.kernel_name),
+            args=(slot, tasks, self.results, os.getpid(), self.kernel_name, self.kernel_folder),
             name=f"cimrca-batch-{slot}",
             daemon=True,
         )
@@ -272,6 +301,12 @@ class LocalPool:
                 _kill_worker(worker["proc"])
                 self.workers[slot] = self._spawn(slot)
         return late
+
+    def kill(self) -> None:
+        """Kill every worker with its kernel now (Ctrl-C, or the batch stopped on an error)."""
+        for worker in self.workers:
+            if worker["proc"].is_alive():
+                _kill_worker(worker["proc"])
 
     def close(self) -> None:
         for worker in self.workers:

@@ -10,7 +10,13 @@ from typing import Any
 import pandas as pd
 
 from .. import __version__
-from ..annotations import AnnotationStore, finish_rewrite, prepare_rewrite
+from ..annotations import (
+    AnnotationStore,
+    check_workbook_unchanged,
+    finish_rewrite,
+    prepare_rewrite,
+    read_handover_checks,
+)
 from ..atomic import atomic_write_text
 from ..drilldown import FINDING_KEYS
 from ..findings import RATIO_PREFIX
@@ -44,8 +50,8 @@ def write_packet_workbook(packet: Packet, out_dir: str | Path) -> Path:
     Raises
     ------
     WorkbookError
-        The existing workbook is open in another program or unreadable (it is then left as it
-        was), or the new one cannot be written.
+        The existing workbook is open in another program or unreadable, or was saved after it
+        was harvested (it is then left as it was), or the new one cannot be written.
 
     Notes
     -----
@@ -61,12 +67,15 @@ def write_packet_workbook(packet: Packet, out_dir: str | Path) -> Path:
             rewrite = prepare_rewrite(
                 store, packet.lea_id, path, packet.workbook_keys, command="packet"
             )
+            state = rewrite.harvest.file_state if rewrite.harvest is not None else None
             write_workbook(
                 path,
                 inputs,
                 annotations=rewrite.annotations,
                 previous_notes=rewrite.previous_notes,
                 orphans=rewrite.orphans,
+                conflicts=rewrite.conflicts,
+                before_replace=lambda: check_workbook_unchanged(path, state),
             )
             finish_rewrite(store, packet.lea_id, path, rewrite)
         report = rewrite.harvest
@@ -79,12 +88,21 @@ def write_packet_workbook(packet: Packet, out_dir: str | Path) -> Path:
                 report.changed,
             )
         return path
+    conflicts, before_replace = None, None
+    handover = packet.parameters.get("annotations_json", "")
+    if packet.annotations_source == "json" and handover:
+        # the batch harvested the old workbook before this notebook ran: replace it only if it
+        # is still that file (outputs.md section 5.1), and list the open conflicts
+        conflicts, state = read_handover_checks(_resolve(handover))
+        before_replace = lambda: check_workbook_unchanged(path, state)  # noqa: E731
     write_workbook(
         path,
         inputs,
         annotations=dict(packet.annotations),
         previous_notes=dict(packet.previous_notes),
         orphans=packet.orphans if len(packet.orphans) else None,
+        conflicts=conflicts,
+        before_replace=before_replace,
     )
     return path
 

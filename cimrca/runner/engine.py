@@ -10,9 +10,15 @@ kernel starts once (:class:`WarmKernel`), and the engine of :func:`warm_engine` 
   next LEA's packet; imported modules stay loaded, which is what makes it fast;
 - the kernel is restarted every ``restart_every`` notebooks (bounding any slow leak) and after
   a notebook error or a kernel failure;
-- kernel start-ups are serialised across processes of this host by a file lock
-  (:data:`START_LOCK_NAME` in the temporary folder) and retried, because two kernels started at
-  once can pick the same free port.
+- on POSIX the kernel talks over IPC (Unix sockets in the run's kernel folder), so kernels
+  started at once cannot race for a TCP port; elsewhere (or when that folder's path is too
+  long for a socket) over TCP on localhost, with start-ups serialised across processes of this
+  host by a file lock (:data:`START_LOCK_NAME` in the temporary folder) and retried, because two
+  kernels started at once can pick the same free port;
+- the kernel's log and connection files (and IPC sockets) go to one folder
+  (:func:`kernel_dir`): the batch's per-run folder (environment variable
+  :data:`KERNEL_DIR_ENV`), removed when the batch ends, killed kernels or not; otherwise a
+  folder of this process, removed when it exits (outputs.md section 5.1: nothing left behind).
 
 Papermill still parameterises the notebook, records cell timings and writes the output
 notebook, so an executed notebook looks the same as one from the ``papermill`` command.
@@ -21,8 +27,11 @@ notebook, so an executed notebook looks the same as one from the ``papermill`` c
 from __future__ import annotations
 
 import atexit
+import contextlib
+import itertools
 import os
 import re
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +43,8 @@ __all__ = [
     "START_LOCK_NAME",
     "START_RETRIES",
     "PRELOAD_MODULES",
+    "KERNEL_DIR_ENV",
+    "kernel_dir",
     "TransientKernelError",
     "WarmKernel",
     "warm_engine",
@@ -63,8 +74,42 @@ PRELOAD_MODULES: tuple[str, ...] = (
     "cimrca.indicators",
     "cimrca.methodology",
 )
-#: Lock file (in the temporary folder) that serialises kernel start-ups on this host.
+#: Lock file (in the temporary folder) that serialises kernel start-ups on this host (TCP only).
 START_LOCK_NAME = "cimrca-kernel-start.lock"
+#: Environment variable naming the folder for kernels' logs, connection files and sockets.
+KERNEL_DIR_ENV = "CIMRCA_KERNEL_DIR"
+#: Longest folder path under which IPC sockets are made (a Unix socket path has at most 107
+#: bytes on Linux, 103 on macOS; the socket's own name takes about 30).
+_MAX_IPC_DIR = 70
+_OWN_DIR: Path | None = None
+_KERNEL_NUMBERS = itertools.count(1)
+
+
+def kernel_dir() -> Path:
+    """The folder for this process's kernel logs, connection files and IPC sockets.
+
+    The folder named by :data:`KERNEL_DIR_ENV` (a batch sets it to its per-run folder, which it
+    removes at the end); else a folder of this process in the temporary folder, removed when
+    the process exits.
+    """
+    global _OWN_DIR
+    named = os.environ.get(KERNEL_DIR_ENV)
+    if named:
+        folder = Path(named)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    if _OWN_DIR is None or not _OWN_DIR.is_dir():
+        _OWN_DIR = Path(tempfile.mkdtemp(prefix=f"cimrca-kernels-{os.getpid()}-"))
+    return _OWN_DIR
+
+
+def _remove_own_dir() -> None:
+    if _OWN_DIR is not None:
+        shutil.rmtree(_OWN_DIR, ignore_errors=True)
+
+
+# registered at import, so it runs after every kernel's own shutdown (atexit is last-in first-out)
+atexit.register(_remove_own_dir)
 
 # Clears what a notebook defined (every name but IPython's own) and the output cache, closes
 # figures and sets the counter back to 1, binding no name itself. It does what `%reset -f`
@@ -113,10 +158,25 @@ def is_transient(exc: BaseException) -> bool:
     )
 
 
-def _kernel_log():
-    """An append-mode log file for this worker's kernels, in the temporary folder."""
-    path = Path(tempfile.gettempdir()) / f"cimrca-kernel-{os.getpid()}.log"
-    return open(path, "ab")  # noqa: SIM115 - handed to the kernel process, closed with it
+def _kernel_log(folder: Path):
+    """An append-mode log file for this worker's kernels, in the kernel folder."""
+    path = folder / f"cimrca-kernel-{os.getpid()}.log"
+    return open(path, "ab")
+
+
+def _kernel_manager(kernel_name: str) -> tuple[Any, bool]:
+    """A KernelManager whose files live in :func:`kernel_dir`; whether it uses IPC."""
+    from jupyter_client.manager import KernelManager
+
+    folder = kernel_dir()
+    stem = f"kernel-{os.getpid()}-{next(_KERNEL_NUMBERS)}"
+    ipc = os.name == "posix" and len(str(folder)) <= _MAX_IPC_DIR
+    km = KernelManager(
+        kernel_name=kernel_name,
+        connection_file=str(folder / f"{stem}.json"),
+        **({"transport": "ipc", "ip": str(folder / f"{stem}-ipc")} if ipc else {}),
+    )
+    return km, ipc
 
 
 def _start_lock():
@@ -170,17 +230,16 @@ class WarmKernel:
 
     def start(self) -> None:
         """Start the kernel (serialised on this host, retried on port conflicts)."""
-        from jupyter_client.manager import KernelManager
-
         self.shutdown()
         last: BaseException | None = None
         for attempt in range(START_RETRIES):
-            km = KernelManager(kernel_name=self.kernel_name)
+            km, ipc = _kernel_manager(self.kernel_name)
             try:
-                with _start_lock():
+                with contextlib.nullcontext() if ipc else _start_lock():
                     # the kernel's own log (start-up notices, crashes) goes to a file, not the
                     # batch's terminal; cell errors still reach papermill as messages
-                    km.start_kernel(stderr=_kernel_log())
+                    with _kernel_log(Path(km.connection_file).parent) as log:
+                        km.start_kernel(stderr=log)  # the kernel holds its own copy
                 kc = km.client()
                 kc.start_channels()
                 kc.wait_for_ready(timeout=self.startup_timeout)

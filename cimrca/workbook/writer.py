@@ -19,7 +19,7 @@ from .wording import cell_text
 if TYPE_CHECKING:  # pragma: no cover
     from xlsxwriter.worksheet import Worksheet
 
-__all__ = ["write_workbook", "SHEET_WRITERS"]
+__all__ = ["write_workbook", "SHEET_WRITERS", "EXTRA_SHEET_WRITERS", "bounded_text", "CUT_MARKER"]
 
 SheetWriter = Callable[[Cells, "Worksheet", WorkbookPlan], None]
 
@@ -35,6 +35,45 @@ SHEET_WRITERS: dict[str, SheetWriter] = {
     "Parameters": sheets.parameters,
 }
 
+#: Excel's largest cell text (characters).
+MAX_CELL_CHARS = 32_767
+#: Marks a value cut to fit one cell, and says where the full text is (outputs.md 5.1).
+CUT_MARKER = (
+    "[cut to fit Excel's 32,767 characters per cell; the full text is in "
+    "`cimrca annotations export DB --csv FILE --history`]"
+)
+
+
+def bounded_text(text: str, *, keep: str = "head", limit: int = MAX_CELL_CHARS) -> str:
+    """``text`` cut to at most ``limit`` characters, with :data:`CUT_MARKER` where it was cut.
+
+    Parameters
+    ----------
+    text
+        The cell text.
+    keep
+        ``"head"``: keep the beginning (a value); ``"tail"``: keep the end (a history, oldest
+        first, whose latest lines matter most).
+    limit
+        The largest cell text (Excel: 32,767 characters).
+
+    Notes
+    -----
+    outputs.md section 5.1: history never breaks a packet; no sheet cell holds more than
+    Excel's 32,767 characters. The store keeps every value in full.
+
+    Examples
+    --------
+    >>> len(bounded_text("x" * 40_000)), bounded_text("short")
+    (32767, 'short')
+    """
+    if len(text) <= limit:
+        return text
+    room = limit - len(CUT_MARKER) - 1
+    if keep == "tail":
+        return CUT_MARKER + "\n" + text[-room:]
+    return text[:room] + "\n" + CUT_MARKER
+
 
 def write_workbook(
     path: str | Path,
@@ -44,6 +83,8 @@ def write_workbook(
     previous_notes: Mapping[str, str] | None = None,
     orphans: pd.DataFrame | None = None,
     plan: WorkbookPlan | None = None,
+    conflicts: pd.DataFrame | None = None,
+    before_replace: Callable[[], None] | None = None,
 ) -> Path:
     """Write one LEA's root-cause workbook, atomically.
 
@@ -70,6 +111,14 @@ def write_workbook(
     plan
         The plan of ``inputs`` (:func:`plan_workbook`), when the caller has made it already
         (to take the keys from it); by default it is made here.
+    conflicts
+        Values changed both in the old workbook and in the store
+        (:func:`cimrca.annotations.open_conflicts`), listed on a ``Conflicts`` sheet after the
+        eight: the value kept in the cell and the other one (outputs.md section 5.1).
+    before_replace
+        Called after the new file is written, just before it replaces ``path``; when it raises,
+        ``path`` is left as it was (the batch checks there that the old workbook is still the
+        one it harvested).
 
     Returns
     -------
@@ -105,7 +154,15 @@ def write_workbook(
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         with atomic_path(target) as tmp:
-            _write(tmp, plan, dict(annotations or {}), dict(previous_notes or {}), orphans)
+            _write(
+                tmp,
+                plan,
+                dict(annotations or {}),
+                dict(previous_notes or {}),
+                {layout.CONFLICTS_SHEET: conflicts, layout.ORPHANS_SHEET: orphans},
+            )
+            if before_replace is not None:
+                before_replace()
     except OSError as exc:
         raise WorkbookError(
             f"could not write the workbook {target}: {exc}. Close it if another program has it "
@@ -121,7 +178,7 @@ def _write(
     plan: WorkbookPlan,
     annotations: dict[tuple[str, str, str], str],
     previous_notes: dict[str, str],
-    orphans: pd.DataFrame | None,
+    extras: dict[str, pd.DataFrame | None],
 ) -> None:
     """Every sheet of ``plan`` into ``file``; then check the keys written are the plan's."""
     inp = plan.inputs
@@ -138,7 +195,8 @@ def _write(
     worksheets = {name: wb.add_worksheet(name) for name in layout.SHEETS}
     for name, ws in worksheets.items():
         SHEET_WRITERS[name](c, ws, plan)
-    _orphans(c, orphans)
+    for name, write_extra in EXTRA_SHEET_WRITERS.items():
+        write_extra(c, extras.get(name))
     _lists(c, plan)
     worksheets["Summary"].activate()
     wb.close()
@@ -178,7 +236,11 @@ def _orphans(c: Cells, orphans: pd.DataFrame | None) -> None:
         "Notes whose finding is not in this workbook (the finding no longer exists). They are "
         "kept in the annotation store; copy what still applies to a current row.",
     )
-    wide = {"value", "history", "note", "consultant_note"}
+    _text_table(c, ws, frame, {"value", "history", "note", "consultant_note"})
+
+
+def _text_table(c: Cells, ws: Worksheet, frame: pd.DataFrame, wide: set[str]) -> None:
+    """``frame`` as text under the header row, every cell bounded (:func:`bounded_text`)."""
     columns = [(str(col), 50 if str(col) in wide else 26) for col in frame.columns]
     hdr = HEADER_ROW
     c.header(ws, hdr, columns)
@@ -186,13 +248,50 @@ def _orphans(c: Cells, orphans: pd.DataFrame | None) -> None:
     for rec in frame.to_dict("records"):
         texts = []
         for col, (name, width) in enumerate(columns):
-            v = cell_text(rec[name])
+            v = bounded_text(cell_text(rec[name]), keep="tail" if name == "history" else "head")
             c.text(ws, row, col, v, "text")
             texts.append((v, width))
         c.fit_row(ws, row, texts)
         row += 1
     ws.freeze_panes(hdr + 1, 0)
     c.finish(ws, hdr)
+
+
+#: Headers of the ``Conflicts`` sheet, by column of ``cimrca.annotations.CONFLICT_COLUMNS``.
+CONFLICT_HEADERS: dict[str, str] = {
+    "sheet": "sheet",
+    "finding_id": "finding_id",
+    "column": "column",
+    "workbook_value": "kept in the cell (typed in this workbook)",
+    "store_value": "other value (not in the cell)",
+    "store_source": "other value came from",
+    "detected_at": "found at (UTC)",
+}
+
+
+def _conflicts(c: Cells, conflicts: pd.DataFrame | None) -> None:
+    """``Conflicts``: cells changed both here and in the store; the value kept and the other."""
+    if conflicts is None or conflicts.empty:
+        return
+    frame = conflicts.reindex(columns=list(CONFLICT_HEADERS)).rename(columns=CONFLICT_HEADERS)
+    ws = c.wb.add_worksheet(layout.CONFLICTS_SHEET)
+    c.heading(
+        ws,
+        "Conflicts",
+        "These cells were changed in this workbook and, meanwhile, elsewhere (an import, "
+        "another copy of the workbook). The value typed here was kept in its cell; the other "
+        "value is below and in the annotation store's history. Copy it into the cell if it "
+        "should win; an entry goes away once its cell is changed.",
+    )
+    _text_table(c, ws, frame, set(list(CONFLICT_HEADERS.values())[3:5]))
+
+
+#: Sheets written after the eight when there is something to show, in order (outputs.md
+#: sections 5 and 5.1): each takes the cells helper and its frame (``None``: no sheet).
+EXTRA_SHEET_WRITERS: dict[str, Callable[[Cells, pd.DataFrame | None], None]] = {
+    layout.CONFLICTS_SHEET: _conflicts,
+    layout.ORPHANS_SHEET: _orphans,
+}
 
 
 def _lists(c: Cells, plan: WorkbookPlan) -> None:
