@@ -552,6 +552,13 @@ def _validated(
         notes.append(
             'no state_totals.csv: "the State" means the LEAs of this data set (their sums).'
         )
+    known = {spec.file for spec in TABLES.values()}
+    notes.extend(
+        f"{f.name} is not a table of the canonical data set and was not read (expected names: "
+        f"{', '.join(sorted(known))})."
+        for f in (sorted(path.glob("*.csv")) if path is not None else [])
+        if f.name not in known
+    )
     return Dataset(
         path=path,
         leas=frames["leas"],

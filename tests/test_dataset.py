@@ -227,3 +227,12 @@ def test_row_with_a_missing_field_is_named(data):
         DataValidationError, match="row 7: the row has 3 fields but the header has 4"
     ):
         load_dataset(data)
+
+
+def test_a_misnamed_table_is_named_in_the_notes(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE, data)
+    (data / "discipline.csv").rename(data / "discipline.csv.csv")
+    ds = load_dataset(data)
+    assert any("no discipline.csv" in n for n in ds.notes)
+    assert any(n.startswith("discipline.csv.csv is not a table") for n in ds.notes)
