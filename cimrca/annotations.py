@@ -1635,7 +1635,11 @@ def _write_export(path: Path, data: bytes) -> None:
 
 
 def _valid_csv_rows(
-    path: Path, *, known_leas: frozenset[str] | None = None, where_known: str = ""
+    path: Path,
+    *,
+    known_leas: frozenset[str] | None = None,
+    where_known: str = "",
+    stored: Mapping[tuple[str, ...], str] | None = None,
 ) -> list[dict[str, str]]:
     try:
         text = path.read_bytes().decode("utf-8-sig")
@@ -1699,7 +1703,13 @@ def _valid_csv_rows(
             )
         if not row["value"].strip():
             bad("value", "empty", "Leave the row out; clear a note in the workbook instead.")
-        elif row["column"] == STATUS_COLUMN and row["value"] not in STATUS_CHOICES:
+        elif (
+            row["column"] == STATUS_COLUMN
+            and row["value"] not in STATUS_CHOICES
+            # a status typed outside the list in a workbook is stored as typed (never lost); its
+            # export imports back unchanged, so an export still round-trips exactly
+            and (stored or {}).get(tuple(row[c] for c in _CSV_REQUIRED[:4])) != row["value"]
+        ):
             bad(
                 "value", "not a status of the drop-down list", f"Use one of {list(STATUS_CHOICES)}."
             )
@@ -1816,7 +1826,13 @@ def import_csv(
         places.append("the data set's leas.csv")
     # A new store (a restore from an export) knows no LEA yet: then only the data set counts.
     checked = frozenset(allowed) if allowed or data_leas is not None else None
-    rows = _valid_csv_rows(p, known_leas=checked, where_known=" nor in ".join(places))
+    now = store.current_frame()
+    stored = dict(
+        zip(map(tuple, now[list(_CSV_REQUIRED[:4])].to_numpy()), now["value"], strict=True)
+    )
+    rows = _valid_csv_rows(
+        p, known_leas=checked, where_known=" nor in ".join(places), stored=stored
+    )
     data = p.read_bytes()
     digest, stamp, source = _sha256(data), _now(), f"import:{p}"
     new = changed = unchanged = 0

@@ -999,3 +999,25 @@ def test_junk_file_is_still_called_unusable(tmp_path):
     (tmp_path / "junk.sqlite").write_bytes(b"x" * 2048)
     with pytest.raises(AnnotationError, match="not a usable annotation store.*backup"):
         ann.AnnotationStore(tmp_path / "junk.sqlite")
+
+
+def test_status_typed_outside_the_list_round_trips(tmp_path):
+    """A status pasted into a workbook outside the drop-down is stored as typed; its export
+    imports back into the same store unchanged, while a new off-list status is refused."""
+    store = ann.AnnotationStore(tmp_path / "a.sqlite")
+    with store.transaction() as conn:
+        conn.execute(
+            'INSERT INTO current (lea_id, sheet, finding_id, "column", value, updated_at, source)'
+            " VALUES (?, 'Disproportionality', ?, 'status', 'done!!', '2026-01-01T00:00:00Z',"
+            " 'workbook')",
+            (LEA, F2),
+        )
+    export = tmp_path / "notes.csv"
+    ann.export_csv(store, export)
+    report = ann.import_csv(store, export)
+    assert (report.new, report.changed, report.unchanged) == (0, 0, 1)
+    text = export.read_text(encoding="utf-8-sig").replace("done!!", "finished??")
+    export.write_text(text, encoding="utf-8")
+    with pytest.raises(AnnotationError, match="not a status of the drop-down list"):
+        ann.import_csv(store, export)
+    store.close()
