@@ -297,6 +297,64 @@ def test_lea_figures_builds_everything_without_pyplot(results, indicator_results
         lea_figures(results, indicator_results, "7777777")
 
 
+def _matplotlib_pixels(figure, dpi: int) -> np.ndarray:
+    """The figure drawn by matplotlib's own Agg canvas, as figures_to_png draws it."""
+    import matplotlib as mpl
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    with mpl.rc_context({"text.hinting": "auto"}):
+        canvas = FigureCanvasAgg(figure)
+        figure.set_dpi(dpi)
+        canvas.draw()
+        return np.asarray(canvas.buffer_rgba()).copy()
+
+
+def test_png_has_the_pixels_matplotlib_draws(results, indicator_results):
+    """The text-caching canvas draws exactly what FigureCanvasAgg draws, first time and again.
+
+    The second LEA's charts are drawn from the caches the first filled (same fonts, sizes and
+    many of the same strings: tick labels, titles, legends, rotated category names).
+    """
+    from PIL import Image
+
+    for lea in (LEA, "0000005", LEA):
+        png = figures_to_png(lea_figures(results, indicator_results, lea, lea_name="A"), dpi=80)
+        again = lea_figures(results, indicator_results, lea, lea_name="A")
+        assert list(png) == list(again)
+        for name, figure in again.items():
+            image = Image.open(BytesIO(png[name]))
+            expected = _matplotlib_pixels(figure, 80)
+            assert image.mode == "RGB" and image.info["dpi"] == pytest.approx((80, 80), abs=0.01)
+            assert (expected[..., 3] == 255).all()  # opaque: RGB loses nothing
+            assert np.array_equal(np.asarray(image), expected[..., :3]), (lea, name)
+
+
+def test_charts_of_one_lea_do_not_depend_on_the_lea_drawn_before(results, indicator_results):
+    """Drawing LEA A then LEA B gives B's PNG bytes as a fresh process drawing B alone."""
+    import subprocess
+    import sys
+
+    figures_to_png(lea_figures(results, indicator_results, "0000005", lea_name="A"), dpi=70)
+    after_a = figures_to_png(lea_figures(results, indicator_results, LEA, lea_name="B"), dpi=70)
+    code = (
+        "import sys, matplotlib; matplotlib.use('Agg')\n"
+        "from cimrca.charts import figures_to_png, lea_figures\n"
+        "from tests.test_charts import LEA, _indicator_results, _results\n"
+        "png = figures_to_png(lea_figures(_results(), _indicator_results(), LEA, lea_name='B'),"
+        " dpi=70)\n"
+        "sys.stdout.buffer.write(b''.join(len(v).to_bytes(8, 'big') + v for v in png.values()))\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                         check=True).stdout  # fmt: skip
+    alone = []
+    while out:
+        n = int.from_bytes(out[:8], "big")
+        alone.append(out[8 : 8 + n])
+        out = out[8 + n :]
+    assert alone == list(after_a.values())
+
+
 def test_inputs_are_not_mutated(results, indicator_results):
     r, i = results.copy(deep=True), indicator_results.copy(deep=True)
     lea_figures(results, indicator_results, LEA)
