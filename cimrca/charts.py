@@ -14,9 +14,10 @@ The palette is Okabe and Ito's colour-blind-safe set (Okabe and Ito, *Color Univ
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
@@ -46,6 +47,7 @@ __all__ = [
     "funnel_plot",
     "lea_figures",
     "figures_to_png",
+    "reused_figures",
     "DEFAULT_DPI",
 ]
 
@@ -130,13 +132,91 @@ _IS_RATE: Final = {c.code: c.is_rate for c in CATEGORIES}
 # --------------------------------------------------------------------------------------------
 
 
-def _figure_axes(size: tuple[float, float], margins: tuple[float, float, float, float]) -> Axes:
-    """One Axes on a new figure, placed by fixed margins in inches (left, right, top, bottom)."""
+#: Figures :func:`reused_figures` keeps for reuse, by layout (chart kind, size, margins).
+_FREE_FIGURES: dict[tuple, list[Figure]] = {}
+#: The figures lent inside the open :func:`reused_figures` block (``None``: no block open).
+_LENT_FIGURES: list[tuple[tuple, Figure]] | None = None
+#: At most this many figures wait for reuse per process.
+_MAX_FREE_FIGURES: Final = 24
+
+
+@contextlib.contextmanager
+def reused_figures() -> Iterator[None]:
+    """Within the block, charts drawn without ``ax`` reuse this process's earlier figures.
+
+    A chart drawn with ``ax=None`` normally gets a new figure; inside the block it gets an
+    earlier figure of the same kind and layout (size and margins), emptied: its Axes and their
+    tick objects are kept, which spares most of the cost of building a chart. The figures are
+    only valid until the block ends (the next block reuses them), so render them inside it::
+
+        with reused_figures():
+            png = figures_to_png(lea_figures(results, indicators, lea_id))
+
+    The image is the one a new figure gives (``tests/test_charts.py`` compares them).
+    """
+    global _LENT_FIGURES
+    if _LENT_FIGURES is not None:  # nested: the outer block returns the figures
+        yield
+        return
+    _LENT_FIGURES = []
+    try:
+        yield
+    finally:
+        lent, _LENT_FIGURES = _LENT_FIGURES, None
+        for key, figure in lent:
+            if sum(map(len, _FREE_FIGURES.values())) < _MAX_FREE_FIGURES:
+                _FREE_FIGURES.setdefault(key, []).append(figure)
+
+
+def _emptied(figure: Figure) -> Axes:
+    """The first Axes of a figure a chart was drawn on, back to how a new one starts.
+
+    Removes every artist, legend, title and label, later Axes (the heat map's colour bar) and
+    figure legends; data limits and autoscaling start afresh. What the chart functions set
+    on every call (ticks, scales, formatters, limits, grid) is left for them to set again.
+    """
+    from matplotlib.transforms import Bbox
+
+    ax = figure.axes[0]
+    for other in figure.axes[1:]:
+        figure.delaxes(other)
+    figure.legends.clear()
+    for artist in list(ax._children):
+        artist.remove()
+    if ax.legend_ is not None:
+        ax.legend_.remove()
+    for loc in ("left", "center", "right"):
+        ax.set_title("", loc=loc)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.dataLim.set(Bbox.null())
+    ax.ignore_existing_data_limits = True
+    ax.viewLim.set(Bbox.unit())
+    ax.set_autoscale_on(True)
+    ax._request_autoscale_view()
+    return ax
+
+
+def _figure_axes(
+    size: tuple[float, float], margins: tuple[float, float, float, float], kind: str = ""
+) -> Axes:
+    """One Axes on a new figure, placed by fixed margins in inches (left, right, top, bottom).
+
+    Inside :func:`reused_figures`, an emptied earlier figure of the same ``kind``, size and
+    margins when there is one.
+    """
     from matplotlib.figure import Figure
 
+    key = (kind, size, margins)
+    if _LENT_FIGURES is not None and kind and _FREE_FIGURES.get(key):
+        figure = _FREE_FIGURES[key].pop()
+        _LENT_FIGURES.append((key, figure))
+        return _emptied(figure)
     width, height = size
     left, right, top, bottom = margins
     fig = Figure(figsize=size)
+    if _LENT_FIGURES is not None and kind:
+        _LENT_FIGURES.append((key, fig))
     return fig.add_axes(
         (left / width, bottom / height, 1 - (left + right) / width, 1 - (top + bottom) / height)
     )
@@ -147,13 +227,14 @@ def _axes(
     size: tuple[float, float],
     margins: tuple[float, float, float, float] = _MARGINS_WIDE,
     legend_rows: int = 0,
+    kind: str = "",
 ) -> Axes:
     """``ax``, or a new figure's Axes with room below it for ``legend_rows`` legend rows."""
     if ax is not None:
         return ax
     extra = _LEGEND_LINE_INCHES * legend_rows + (0.15 if legend_rows else 0.0)
     left, right, top, bottom = margins
-    return _figure_axes((size[0], size[1] + extra), (left, right, top, bottom + extra))
+    return _figure_axes((size[0], size[1] + extra), (left, right, top, bottom + extra), kind)
 
 
 def _text(series: pd.Series) -> pd.Series:
@@ -288,7 +369,8 @@ def ratio_trajectories(
     pairs = list(pairs)
     # the legend lists every line, the flagged-year marker and the threshold(s) below the plot
     n_thresholds = len(np.unique(lea["threshold"].dropna()))
-    ax = _axes(ax, _SIZE_WIDE, legend_rows=len(pairs) + bool(pairs) + n_thresholds)
+    ax = _axes(ax, _SIZE_WIDE, legend_rows=len(pairs) + bool(pairs) + n_thresholds,
+               kind="ratio_trajectories")  # fmt: skip
     chosen = lea.merge(pd.DataFrame(pairs, columns=["category", "race_ethnicity"]))
     wide = chosen.pivot_table(
         index=["category", "race_ethnicity"],
@@ -463,7 +545,8 @@ def ratio_heatmap(
     used_reasons = [code for code in REASON_MARKS if (codes == code).any()]
     n_handles = len(used_reasons) + bool(flagged.any()) + bool(alternate.any())
     own_figure = ax is None
-    ax = _axes(ax, _SIZE_HEATMAP, _MARGINS_HEATMAP, _legend_rows(n_handles, _HEATMAP_LEGEND_COLS))
+    ax = _axes(ax, _SIZE_HEATMAP, _MARGINS_HEATMAP, _legend_rows(n_handles, _HEATMAP_LEGEND_COLS),
+               kind="ratio_heatmap")  # fmt: skip
 
     finite = ratio[np.isfinite(ratio)]
     top = max([1.5, *(finite.max(initial=0.0),), *(thresholds * 1.2)])
@@ -616,7 +699,8 @@ def funnel_plot(
 
     # LEAs, LEAs above the threshold, one line per level, ratio 1, threshold, the LEA
     ax = _axes(ax, _SIZE_WIDE, legend_rows=_legend_rows(4 + len(levels) + bool(lea_id),
-                                                        _FUNNEL_LEGEND_COLS))  # fmt: skip
+                                                        _FUNNEL_LEGEND_COLS),
+               kind="funnel_plot")  # fmt: skip
     same = (results["category"] == category) & (_text(results["school_year"]) == school_year)
     base = results[same]
     if base.empty:
@@ -753,7 +837,8 @@ def indicator_trends(
     years = sorted(_text(lea["school_year"]).unique())
     # legend: LEA, State, target per indicator (one set when there is one), small denominator
     entries = (3 if len(codes) == 1 else 3 * len(codes)) + 1
-    ax = _axes(ax, _SIZE_WIDE, legend_rows=_legend_rows(entries, 4) if legend else 0)
+    ax = _axes(ax, _SIZE_WIDE, legend_rows=_legend_rows(entries, 4) if legend else 0,
+               kind="indicator_trends")  # fmt: skip
     position = {y: i for i, y in enumerate(years)}
     single = len(codes) == 1
     parts = dict(tuple(lea.sort_values("school_year", kind="stable").groupby("indicator")))
@@ -965,7 +1050,7 @@ def indicator_summary(
     n = len(rows)
     if ax is None:
         height = _SUMMARY_FIXED + _SUMMARY_ROW * max(n, 1)
-        ax = _figure_axes((_SUMMARY_WIDTH, height), _SUMMARY_MARGINS)
+        ax = _figure_axes((_SUMMARY_WIDTH, height), _SUMMARY_MARGINS, "indicator_summary")
     codes = rows["indicator"].astype(str).to_numpy()
     rate = rows["rate"].to_numpy(dtype=float)
     target = rows["target"].to_numpy(dtype=float)
