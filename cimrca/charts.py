@@ -2,8 +2,10 @@
 
 Every plot function takes ``ax=None`` and returns the ``Axes`` it drew on; without an ``ax`` it
 makes a new :class:`matplotlib.figure.Figure` (not registered with ``pyplot``, so batch runs
-leak nothing). None of them shows or saves anything (style.md rule 11); :func:`lea_figures`
-builds all of one LEA's charts for the packet and the workbook, which write the files.
+leak nothing), or, inside a :func:`reused_figures` block, an emptied earlier figure of the same
+layout. None of them shows or saves anything (style.md rule 11); :func:`lea_figures` builds all
+of one LEA's charts for the packet and the workbook, which write the files, and
+:func:`figures_to_png` renders them (text is laid out and rasterised once per process).
 
 Drawn artists carry a ``gid`` that says what they are (``"threshold"``, ``"ratio:<category>:
 <race>"``, ``"lea:<indicator>"``, ...), so tests and callers can find the values drawn.
