@@ -2,8 +2,10 @@
 
 Every plot function takes ``ax=None`` and returns the ``Axes`` it drew on; without an ``ax`` it
 makes a new :class:`matplotlib.figure.Figure` (not registered with ``pyplot``, so batch runs
-leak nothing). None of them shows or saves anything (style.md rule 11); :func:`lea_figures`
-builds all of one LEA's charts for the packet and the workbook, which write the files.
+leak nothing), or, inside a :func:`reused_figures` block, an emptied earlier figure of the same
+layout. None of them shows or saves anything (style.md rule 11); :func:`lea_figures` builds all
+of one LEA's charts for the packet and the workbook, which write the files, and
+:func:`figures_to_png` renders them (text is laid out and rasterised once per process).
 
 Drawn artists carry a ``gid`` that says what they are (``"threshold"``, ``"ratio:<category>:
 <race>"``, ``"lea:<indicator>"``, ...), so tests and callers can find the values drawn.
@@ -14,8 +16,10 @@ The palette is Okabe and Ito's colour-blind-safe set (Okabe and Ito, *Color Univ
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
@@ -47,6 +51,7 @@ __all__ = [
     "drilldown_bars",
     "drilldown_figures",
     "figures_to_png",
+    "reused_figures",
     "DEFAULT_DPI",
 ]
 
@@ -131,13 +136,91 @@ _IS_RATE: Final = {c.code: c.is_rate for c in CATEGORIES}
 # --------------------------------------------------------------------------------------------
 
 
-def _figure_axes(size: tuple[float, float], margins: tuple[float, float, float, float]) -> Axes:
-    """One Axes on a new figure, placed by fixed margins in inches (left, right, top, bottom)."""
+#: Figures :func:`reused_figures` keeps for reuse, by layout (chart kind, size, margins).
+_FREE_FIGURES: dict[tuple, list[Figure]] = {}
+#: The figures lent inside the open :func:`reused_figures` block (``None``: no block open).
+_LENT_FIGURES: list[tuple[tuple, Figure]] | None = None
+#: At most this many figures wait for reuse per process.
+_MAX_FREE_FIGURES: Final = 24
+
+
+@contextlib.contextmanager
+def reused_figures() -> Iterator[None]:
+    """Within the block, charts drawn without ``ax`` reuse this process's earlier figures.
+
+    A chart drawn with ``ax=None`` normally gets a new figure; inside the block it gets an
+    earlier figure of the same kind and layout (size and margins), emptied: its Axes and their
+    tick objects are kept, which spares most of the cost of building a chart. The figures are
+    only valid until the block ends (the next block reuses them), so render them inside it::
+
+        with reused_figures():
+            png = figures_to_png(lea_figures(results, indicators, lea_id))
+
+    The image is the one a new figure gives (``tests/test_charts.py`` compares them).
+    """
+    global _LENT_FIGURES
+    if _LENT_FIGURES is not None:  # nested: the outer block returns the figures
+        yield
+        return
+    _LENT_FIGURES = []
+    try:
+        yield
+    finally:
+        lent, _LENT_FIGURES = _LENT_FIGURES, None
+        for key, figure in lent:
+            if sum(map(len, _FREE_FIGURES.values())) < _MAX_FREE_FIGURES:
+                _FREE_FIGURES.setdefault(key, []).append(figure)
+
+
+def _emptied(figure: Figure) -> Axes:
+    """The first Axes of a figure a chart was drawn on, back to how a new one starts.
+
+    Removes every artist, legend, title and label, later Axes (the heat map's colour bar) and
+    figure legends; data limits and autoscaling start afresh. What the chart functions set
+    on every call (ticks, scales, formatters, limits, grid) is left for them to set again.
+    """
+    from matplotlib.transforms import Bbox
+
+    ax = figure.axes[0]
+    for other in figure.axes[1:]:
+        figure.delaxes(other)
+    figure.legends.clear()
+    for artist in list(ax._children):
+        artist.remove()
+    if ax.legend_ is not None:
+        ax.legend_.remove()
+    for loc in ("left", "center", "right"):
+        ax.set_title("", loc=loc)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.dataLim.set(Bbox.null())
+    ax.ignore_existing_data_limits = True
+    ax.viewLim.set(Bbox.unit())
+    ax.set_autoscale_on(True)
+    ax._request_autoscale_view()
+    return ax
+
+
+def _figure_axes(
+    size: tuple[float, float], margins: tuple[float, float, float, float], kind: str = ""
+) -> Axes:
+    """One Axes on a new figure, placed by fixed margins in inches (left, right, top, bottom).
+
+    Inside :func:`reused_figures`, an emptied earlier figure of the same ``kind``, size and
+    margins when there is one.
+    """
     from matplotlib.figure import Figure
 
+    key = (kind, size, margins)
+    if _LENT_FIGURES is not None and kind and _FREE_FIGURES.get(key):
+        figure = _FREE_FIGURES[key].pop()
+        _LENT_FIGURES.append((key, figure))
+        return _emptied(figure)
     width, height = size
     left, right, top, bottom = margins
     fig = Figure(figsize=size)
+    if _LENT_FIGURES is not None and kind:
+        _LENT_FIGURES.append((key, fig))
     return fig.add_axes(
         (left / width, bottom / height, 1 - (left + right) / width, 1 - (top + bottom) / height)
     )
@@ -148,13 +231,14 @@ def _axes(
     size: tuple[float, float],
     margins: tuple[float, float, float, float] = _MARGINS_WIDE,
     legend_rows: int = 0,
+    kind: str = "",
 ) -> Axes:
     """``ax``, or a new figure's Axes with room below it for ``legend_rows`` legend rows."""
     if ax is not None:
         return ax
     extra = _LEGEND_LINE_INCHES * legend_rows + (0.15 if legend_rows else 0.0)
     left, right, top, bottom = margins
-    return _figure_axes((size[0], size[1] + extra), (left, right, top, bottom + extra))
+    return _figure_axes((size[0], size[1] + extra), (left, right, top, bottom + extra), kind)
 
 
 def _text(series: pd.Series) -> pd.Series:
@@ -289,7 +373,8 @@ def ratio_trajectories(
     pairs = list(pairs)
     # the legend lists every line, the flagged-year marker and the threshold(s) below the plot
     n_thresholds = len(np.unique(lea["threshold"].dropna()))
-    ax = _axes(ax, _SIZE_WIDE, legend_rows=len(pairs) + bool(pairs) + n_thresholds)
+    ax = _axes(ax, _SIZE_WIDE, legend_rows=len(pairs) + bool(pairs) + n_thresholds,
+               kind="ratio_trajectories")  # fmt: skip
     chosen = lea.merge(pd.DataFrame(pairs, columns=["category", "race_ethnicity"]))
     wide = chosen.pivot_table(
         index=["category", "race_ethnicity"],
@@ -464,7 +549,8 @@ def ratio_heatmap(
     used_reasons = [code for code in REASON_MARKS if (codes == code).any()]
     n_handles = len(used_reasons) + bool(flagged.any()) + bool(alternate.any())
     own_figure = ax is None
-    ax = _axes(ax, _SIZE_HEATMAP, _MARGINS_HEATMAP, _legend_rows(n_handles, _HEATMAP_LEGEND_COLS))
+    ax = _axes(ax, _SIZE_HEATMAP, _MARGINS_HEATMAP, _legend_rows(n_handles, _HEATMAP_LEGEND_COLS),
+               kind="ratio_heatmap")  # fmt: skip
 
     finite = ratio[np.isfinite(ratio)]
     top = max([1.5, *(finite.max(initial=0.0),), *(thresholds * 1.2)])
@@ -617,7 +703,8 @@ def funnel_plot(
 
     # LEAs, LEAs above the threshold, one line per level, ratio 1, threshold, the LEA
     ax = _axes(ax, _SIZE_WIDE, legend_rows=_legend_rows(4 + len(levels) + bool(lea_id),
-                                                        _FUNNEL_LEGEND_COLS))  # fmt: skip
+                                                        _FUNNEL_LEGEND_COLS),
+               kind="funnel_plot")  # fmt: skip
     same = (results["category"] == category) & (_text(results["school_year"]) == school_year)
     base = results[same]
     if base.empty:
@@ -754,7 +841,8 @@ def indicator_trends(
     years = sorted(_text(lea["school_year"]).unique())
     # legend: LEA, State, target per indicator (one set when there is one), small denominator
     entries = (3 if len(codes) == 1 else 3 * len(codes)) + 1
-    ax = _axes(ax, _SIZE_WIDE, legend_rows=_legend_rows(entries, 4) if legend else 0)
+    ax = _axes(ax, _SIZE_WIDE, legend_rows=_legend_rows(entries, 4) if legend else 0,
+               kind="indicator_trends")  # fmt: skip
     position = {y: i for i, y in enumerate(years)}
     single = len(codes) == 1
     parts = dict(tuple(lea.sort_values("school_year", kind="stable").groupby("indicator")))
@@ -966,7 +1054,7 @@ def indicator_summary(
     n = len(rows)
     if ax is None:
         height = _SUMMARY_FIXED + _SUMMARY_ROW * max(n, 1)
-        ax = _figure_axes((_SUMMARY_WIDTH, height), _SUMMARY_MARGINS)
+        ax = _figure_axes((_SUMMARY_WIDTH, height), _SUMMARY_MARGINS, "indicator_summary")
     codes = rows["indicator"].astype(str).to_numpy()
     rate = rows["rate"].to_numpy(dtype=float)
     target = rows["target"].to_numpy(dtype=float)
@@ -1309,11 +1397,160 @@ def drilldown_figures(
     }
 
 
+#: Most text layouts, glyph bitmaps and text metrics :func:`_canvas_class` keeps per process
+#: (each cache is emptied when full; a packet draws a few thousand glyphs).
+_TEXT_CACHE_ENTRIES: Final = 50_000
+
+
+@functools.cache
+def _canvas_class() -> type:
+    """An Agg canvas whose renderer remembers text across figures (same pixels, less work).
+
+    matplotlib lays out and rasterises every string each time it is drawn, and looks its font
+    up and measures it for each new figure; most of a chart's drawing time is text. The
+    renderer here keeps, for the life of the process: each string's metrics and glyph layout
+    (by font object, size, dpi and hinting), and each glyph's bitmap by its position within a
+    pixel (1/64 pixel, as FreeType places it), so a glyph drawn again at the same sub-pixel
+    offset is copied, not rendered. Glyphs shift by whole pixels exactly, so the image is
+    byte-for-byte the one :class:`~matplotlib.backends.backend_agg.FigureCanvasAgg` draws
+    (``tests/test_charts.py`` checks it). With a matplotlib whose Agg renderer lacks the
+    glyph-level methods this relies on, only the metrics are cached.
+    """
+    import math
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg, get_hinting_flag
+    from matplotlib.font_manager import fontManager, get_font
+    from matplotlib.ft2font import FT2Font
+
+    glyph_level = hasattr(RendererAgg, "_draw_text_glyphs_and_boxes") and all(
+        hasattr(FT2Font, name) for name in ("_layout", "_render_glyph", "_set_transform")
+    )
+    if glyph_level:
+        from matplotlib.ft2font import RenderMode
+    metrics: dict[tuple, tuple[float, float, float]] = {}
+    layouts: dict[tuple, tuple] = {}
+    glyphs: dict[tuple, tuple] = {}
+    heights: dict[tuple, tuple] = {}
+    pinned: dict[int, object] = {}  # the fonts whose id is in a key stay alive
+
+    def remember(cache: dict, key: tuple, value: object) -> None:
+        if len(cache) >= _TEXT_CACHE_ENTRIES:
+            cache.clear()
+        cache[key] = value
+
+    class Renderer(RendererAgg):
+        def clear(self) -> None:
+            super().clear()
+            self._fonts: dict[int, FT2Font] = {}  # font lookups of one draw (rcParams may change)
+
+        def _font(self, prop) -> FT2Font:  # noqa: ANN001
+            key = hash(prop)
+            fonts = self.__dict__.setdefault("_fonts", {})
+            font = fonts.get(key)
+            if font is None:
+                font = fonts[key] = get_font(fontManager._find_fonts_by_props(prop))
+                pinned[id(font)] = font
+            return font
+
+        def get_text_width_height_descent(self, s, prop, ismath):  # noqa: ANN001
+            if ismath:
+                return super().get_text_width_height_descent(s, prop, ismath)
+            font = self._font(prop)
+            key = (id(font), prop.get_size_in_points(), self.dpi, get_hinting_flag(), s)
+            found = metrics.get(key)
+            if found is None:
+                found = super().get_text_width_height_descent(s, prop, ismath)
+                remember(metrics, key, found)
+            return found
+
+        def _get_font_height_metrics(self, prop):  # noqa: ANN001
+            # what matplotlib.text.Text._get_layout computes for every text, once per font
+            font = self._font(prop)
+            key = (id(font), prop.get_size_in_points(), self.dpi)
+            found = heights.get(key)
+            if found is None:
+                found = (None, None, None)
+                for table_name, gap, ascent, descent in (
+                    ("OS/2", "sTypoLineGap", "sTypoAscender", "sTypoDescender"),
+                    ("hhea", "lineGap", "ascent", "descent"),
+                ):
+                    table = font.get_sfnt_table(table_name)
+                    if table is None:
+                        continue
+                    units_per_em = font.get_sfnt_table("head")["unitsPerEm"]
+                    scale = 1 / units_per_em * prop.get_size_in_points() * self.dpi / 72
+                    found = (table[ascent] * scale, -table[descent] * scale, table[gap] * scale)
+                    break
+                remember(heights, key, found)
+            return found
+
+        def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):  # noqa: ANN001
+            plain = not ismath and (
+                mtext is None or (mtext.get_fontfeatures() is None and mtext.get_language() is None)
+            )
+            if not (glyph_level and plain):
+                return super().draw_text(gc, x, y, s, prop, angle, ismath, mtext)
+            font = self._font(prop)
+            size = prop.get_size_in_points()
+            flags = get_hinting_flag()
+            key = (id(font), size, self.dpi, flags, s)
+            items = layouts.get(key)
+            if items is None:
+                font.clear()
+                font.set_size(size, self.dpi)
+                items = tuple((item.ft_object, item.glyph_index, item.x, item.y)
+                              for item in font._layout(s, flags=flags))  # fmt: skip
+                for item in items:
+                    pinned[id(item[0])] = item[0]
+                remember(layouts, key, items)
+            cos, sin = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+            matrix = None
+            mode = RenderMode.NORMAL if gc.get_antialiased() else RenderMode.MONO
+            height = self.height
+            draw_image = self._renderer.draw_text_image
+            for ft, index, dx, dy in items:
+                # FreeType's 26.6 fixed point: whole pixels (>> 6) and the sub-pixel rest (& 63)
+                px = round(0x40 * (x + dx * cos - dy * sin))
+                py = round(0x40 * (height - y + dx * sin + dy * cos))
+                gkey = (id(ft), size, self.dpi, index, angle, px & 63, py & 63, flags, mode)
+                found = glyphs.get(gkey)
+                if found is None:
+                    if matrix is None:
+                        matrix = (0x10000 * np.array([[cos, -sin], [sin, cos]])).round().astype(int)
+                    ft.set_size(size, self.dpi)
+                    ft._set_transform(matrix, [px & 63, py & 63])
+                    bitmap = ft._render_glyph(index, flags, mode)
+                    buffer = bitmap.buffer
+                    if mode == RenderMode.MONO:
+                        buffer *= 0xFF
+                    found = (buffer, bitmap.left, bitmap.top)
+                    remember(glyphs, gkey, found)
+                buffer, left, top = found
+                draw_image(buffer, left + (px >> 6), int(height) - top - (py >> 6)
+                           + buffer.shape[0], 0, gc)  # fmt: skip
+            return None
+
+    class Canvas(FigureCanvasAgg):
+        def get_renderer(self) -> Renderer:
+            w, h = self.get_width_height(physical=True)
+            key = w, h, self.figure.dpi
+            if self._lastKey != key:
+                self.renderer = Renderer(w, h, self.figure.dpi)
+                self._lastKey = key
+            return self.renderer
+
+    return Canvas
+
+
 def figures_to_png(figures: dict[str, Figure], *, dpi: int = DEFAULT_DPI) -> dict[str, bytes]:
     """Render figures to PNG bytes in memory (for the workbook's ``Charts`` sheet and packet).
 
     Each figure is drawn once on an Agg canvas at its own size (no tight bounding box, no
-    second layout pass); nothing is written to disk, the caller decides where the bytes go.
+    second layout pass) whose renderer reuses the text it drew before (:func:`_canvas_class`:
+    the same pixels as matplotlib's own Agg canvas); nothing is written to disk, the caller
+    decides where the bytes go. An opaque image (every chart here: the figure's background is
+    white) is stored as RGB, without the alpha channel that would hold only 255s: the same
+    pixels, encoded in about two thirds of the time.
 
     Parameters
     ----------
@@ -1326,16 +1563,25 @@ def figures_to_png(figures: dict[str, Figure], *, dpi: int = DEFAULT_DPI) -> dic
     from io import BytesIO
 
     import matplotlib as mpl
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
 
+    canvas_class = _canvas_class()
+    info = PngInfo()  # what matplotlib's savefig records
+    info.add_text("Software", f"Matplotlib version{mpl.__version__}, https://matplotlib.org/")
     out: dict[str, bytes] = {}
     # FreeType's own hinting draws the same antialiased text about a third faster than the
     # default forced autohinter; text is most of the drawing time of these charts.
     with mpl.rc_context({"text.hinting": "auto"}):
         for name, figure in figures.items():
-            buffer = BytesIO()
-            canvas = FigureCanvasAgg(figure)
+            canvas = canvas_class(figure)
             figure.set_dpi(dpi)
-            canvas.print_png(buffer, pil_kwargs={"compress_level": _PNG_COMPRESSION})
+            canvas.draw()
+            rgba = np.asarray(canvas.buffer_rgba())
+            opaque = bool((rgba[..., 3] == 255).all())
+            image = Image.fromarray(np.ascontiguousarray(rgba[..., :3]) if opaque else rgba)
+            buffer = BytesIO()
+            image.save(buffer, format="png", compress_level=_PNG_COMPRESSION, dpi=(dpi, dpi),
+                       pnginfo=info)  # fmt: skip
             out[name] = buffer.getvalue()
     return out

@@ -20,6 +20,7 @@ from cimrca.charts import (
     lea_figures,
     ratio_heatmap,
     ratio_trajectories,
+    reused_figures,
 )
 from cimrca.codes import CATEGORY_LABELS, RACE_LABELS, RACES, REASON_LABELS
 from cimrca.errors import UsageError
@@ -295,6 +296,99 @@ def test_lea_figures_builds_everything_without_pyplot(results, indicator_results
     assert "indicator_trends" not in lea_figures(results, None, LEA)
     with pytest.raises(UsageError, match=r"LEA 7777777 has no rows"):
         lea_figures(results, indicator_results, "7777777")
+
+
+def _matplotlib_pixels(figure, dpi: int) -> np.ndarray:
+    """The figure drawn by matplotlib's own Agg canvas, as figures_to_png draws it."""
+    import matplotlib as mpl
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    with mpl.rc_context({"text.hinting": "auto"}):
+        canvas = FigureCanvasAgg(figure)
+        figure.set_dpi(dpi)
+        canvas.draw()
+        return np.asarray(canvas.buffer_rgba()).copy()
+
+
+def test_png_has_the_pixels_matplotlib_draws(results, indicator_results):
+    """The text-caching canvas draws exactly what FigureCanvasAgg draws, first time and again.
+
+    The second LEA's charts are drawn from the caches the first filled (same fonts, sizes and
+    many of the same strings: tick labels, titles, legends, rotated category names).
+    """
+    from PIL import Image
+
+    for lea in (LEA, "0000005", LEA):
+        png = figures_to_png(lea_figures(results, indicator_results, lea, lea_name="A"), dpi=80)
+        again = lea_figures(results, indicator_results, lea, lea_name="A")
+        assert list(png) == list(again)
+        for name, figure in again.items():
+            image = Image.open(BytesIO(png[name]))
+            expected = _matplotlib_pixels(figure, 80)
+            assert image.mode == "RGB" and image.info["dpi"] == pytest.approx((80, 80), abs=0.01)
+            assert (expected[..., 3] == 255).all()  # opaque: RGB loses nothing
+            assert np.array_equal(np.asarray(image), expected[..., :3]), (lea, name)
+
+
+def test_charts_of_one_lea_do_not_depend_on_the_lea_drawn_before(results, indicator_results):
+    """Drawing LEA A then LEA B (reused figures, warm text caches) gives B's PNG bytes as a
+    fresh process drawing B alone on new figures."""
+    import subprocess
+    import sys
+
+    for lea in ("0000005", LEA):  # A (one flagged row), then B (flagged, identified, gaps)
+        with reused_figures():
+            after_a = figures_to_png(
+                lea_figures(results, indicator_results, lea, lea_name=lea), dpi=70
+            )
+    code = (
+        "import sys, matplotlib; matplotlib.use('Agg')\n"
+        "from cimrca.charts import figures_to_png, lea_figures\n"
+        "from tests.test_charts import LEA, _indicator_results, _results\n"
+        "png = figures_to_png(lea_figures(_results(), _indicator_results(), LEA, lea_name=LEA),"
+        " dpi=70)\n"
+        "sys.stdout.buffer.write(b''.join(len(v).to_bytes(8, 'big') + v for v in png.values()))\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                         check=True).stdout  # fmt: skip
+    alone = []
+    while out:
+        n = int.from_bytes(out[:8], "big")
+        alone.append(out[8 : 8 + n])
+        out = out[8 + n :]
+    assert alone == list(after_a.values())
+
+
+def test_reused_figures_are_reused_and_draw_what_new_ones_draw(results, indicator_results):
+    """Inside reused_figures the second LEA's charts are the first's figures, emptied; outside
+    the block every chart gets a new figure; the images equal those of new figures."""
+    new = {
+        lea: figures_to_png(lea_figures(results, indicator_results, lea, lea_name="N"), dpi=60)
+        for lea in (LEA, "0000005", "0000002")
+    }
+    seen: set[int] = set()
+    reused = 0
+    for lea in (LEA, "0000005", "0000002", LEA, "0000002"):
+        with reused_figures():
+            figures = lea_figures(results, indicator_results, lea, lea_name="N")
+            reused += sum(id(f) in seen for f in figures.values())
+            seen.update(id(f) for f in figures.values())
+            assert figures_to_png(figures, dpi=60) == new[lea], lea
+    assert reused >= 8  # the trajectories, heat map and indicators of the later LEAs at least
+    outside = lea_figures(results, indicator_results, LEA)
+    assert not {id(f) for f in outside.values()} & seen
+
+
+@pytest.mark.slow
+def test_reused_figures_across_the_sample():
+    """Charts of sample LEAs drawn one after another on reused figures equal new figures'."""
+    results, indicators = _sample_tables()
+    leas = sorted(results["lea_id"].unique())[::5]
+    new = {lea: figures_to_png(lea_figures(results, indicators, lea), dpi=60) for lea in leas}
+    for lea in leas + leas[::-1]:
+        with reused_figures():
+            assert figures_to_png(lea_figures(results, indicators, lea), dpi=60) == new[lea], lea
 
 
 def test_inputs_are_not_mutated(results, indicator_results):

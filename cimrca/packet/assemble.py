@@ -175,16 +175,17 @@ class Packet:
 
         Rendered once and shared by the notebook's display and the workbook's ``Charts`` sheet.
         """
-        from ..charts import figures_to_png, lea_figures
+        from ..charts import figures_to_png, lea_figures, reused_figures
 
-        figs = lea_figures(
-            self.results,
-            self.indicator_results,
-            self.lea_id,
-            school_year=self.latest_year,
-            lea_name=self.lea_name,
-        )
-        return figures_to_png(figs, dpi=FIGURE_DPI)
+        with reused_figures():  # a warm kernel draws packet after packet on the same figures
+            figs = lea_figures(
+                self.results,
+                self.indicator_results,
+                self.lea_id,
+                school_year=self.latest_year,
+                lea_name=self.lea_name,
+            )
+            return figures_to_png(figs, dpi=FIGURE_DPI)
 
     @property
     def drilldown_message(self) -> str:
