@@ -523,3 +523,53 @@ def test_cimrca_validate_exits_2_naming_file_row_column_and_value(tmp_path):
     assert done.returncode == 2
     assert "detail.csv, row 3, column 'count': slices of a dimension do not add up" in done.stderr
     assert "slices sum to 29, child_count.csv has 30" in done.stderr
+
+
+@pytest.mark.slow
+def test_roster_round_trip_through_a_batch(tmp_path):
+    """A roster written here, imported, batched: the findings JSON's school slices equal counts
+    made from the roster directly (drilldown.md sections 1-3)."""
+    import json
+    import subprocess
+    import sys
+
+    from cimrca.importers import import_files
+
+    # 2023-24, one LEA: 200 Black students (30 with emotional disturbance, 20 of them at one
+    # school) and 800 White students (10 with ED): ratio (30/200)/(10/800) = 12, a finding.
+    rows = []
+    for i in range(1000):
+        black = i < 200
+        ed = (i < 30) if black else (200 <= i < 210)
+        school = ("0112607" if i < 20 else "0112608") if black else ("0112609", "0112608")[i % 2]
+        rows.append({"student": f"S{i:05d}", "school_year": "2023-24", "lea_id": "0110017",
+                     "race_ethnicity": "BL" if black else "WH", "disability": "ED" if ed else "",
+                     "age": 10, "grade": "5", "school_code": school})  # fmt: skip
+    roster = pd.DataFrame(rows)
+    path = tmp_path / "roster.csv"
+    roster.to_csv(path, index=False)
+    data = tmp_path / "data"
+    import_files("roster", [path], data)
+    pd.DataFrame({"lea_id": ["0110017"], "lea_name": ["Roster Unified"]}).to_csv(
+        data / "leas.csv", index=False
+    )
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "cimrca", "batch", str(data), "--out", str(out), "--jobs", "1"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    payload = json.loads((out / "leas" / "0110017" / "0110017_findings.json").read_text("utf-8"))
+    finding = next(f for f in payload["findings"] if f["key"] == "2023-24:ident_ed:BL")
+    schools = {s["value"]: s for s in finding["drilldown"] if s["dimension"] == "school"}
+    black = roster[roster["race_ethnicity"] == "BL"]
+    direct_n = black[black["disability"] == "ED"].groupby("school_code").size()
+    direct_d = black.groupby("school_code").size()
+    # every school of the LEA is a slice; one with no Black student has 0 of 0
+    assert set(schools) == set(roster["school_code"])
+    for code, slice_ in schools.items():
+        assert slice_["numerator"] == direct_n.get(code, 0), code
+        assert slice_["denominator"] == direct_d.get(code, 0), code
+    # the parts add up to the LEA's own numerator and denominator
+    assert sum(s["numerator"] for s in schools.values()) == 30
+    assert sum(s["denominator"] for s in schools.values()) == 200
