@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,7 @@ import pandas as pd
 from .. import layout
 from ..atomic import atomic_path
 from ..errors import WorkbookError
-from . import cim, sheets
+from . import activities, cim, sheets
 from .cells import HEADER_ROW, Cells, new_workbook
 from .plan import WorkbookInputs, WorkbookPlan, plan_workbook, workbook_filename
 from .wording import cell_text
@@ -19,7 +20,7 @@ from .wording import cell_text
 if TYPE_CHECKING:  # pragma: no cover
     from xlsxwriter.worksheet import Worksheet
 
-__all__ = ["write_workbook", "SHEET_WRITERS"]
+__all__ = ["write_workbook", "SHEET_WRITERS", "EXTRA_SHEET_WRITERS", "ExtraSheet"]
 
 SheetWriter = Callable[[Cells, "Worksheet", WorkbookPlan], None]
 
@@ -33,6 +34,28 @@ SHEET_WRITERS: dict[str, SheetWriter] = {
     "Root Causes": cim.root_causes,
     "Action Plan": cim.action_plan,
     "Parameters": sheets.parameters,
+}
+
+
+@dataclass(frozen=True)
+class ExtraSheet:
+    """A sheet after the eight: whether ``plan`` has it, and its writer."""
+
+    applies: Callable[[WorkbookPlan], bool]
+    write: SheetWriter
+
+
+#: The sheets after the eight, in workbook order (cim_workbook.md sections 1 and 3), before
+#: ``Orphaned annotations`` and the hidden ``Lists``.
+EXTRA_SHEET_WRITERS: dict[str, ExtraSheet] = {
+    **{
+        name: ExtraSheet(
+            lambda plan, name=name: any(a.name == name for a in plan.activities),
+            activities.write_activity_sheet,
+        )
+        for name in layout.CIM_SHEETS
+    },
+    layout.GLOSSARY_SHEET: ExtraSheet(lambda plan: True, sheets.glossary),
 }
 
 
@@ -138,6 +161,9 @@ def _write(
     worksheets = {name: wb.add_worksheet(name) for name in layout.SHEETS}
     for name, ws in worksheets.items():
         SHEET_WRITERS[name](c, ws, plan)
+    for name, writer in EXTRA_SHEET_WRITERS.items():
+        if writer.applies(plan):
+            writer.write(c, wb.add_worksheet(name), plan)
     _orphans(c, orphans)
     _lists(c, plan)
     worksheets["Summary"].activate()
@@ -187,6 +213,7 @@ def _orphans(c: Cells, orphans: pd.DataFrame | None) -> None:
         texts = []
         for col, (name, width) in enumerate(columns):
             v = cell_text(rec[name])
+            v = layout.display_header(v) if name == "column" and v else v
             c.text(ws, row, col, v, "text")
             texts.append((v, width))
         c.fit_row(ws, row, texts)
@@ -199,8 +226,22 @@ def _lists(c: Cells, plan: WorkbookPlan) -> None:
     """The hidden ``Lists`` sheet: one column per drop-down list (Cells.lists_ranges)."""
     ws = c.wb.add_worksheet(layout.LISTS_SHEET)
     for col, (name, values) in enumerate(plan.choices.items()):
-        ws.write_string(0, col, name)
+        ws.write_string(0, col, layout.display_header(name))
         for i, v in enumerate(values, start=1):
-            ws.write_string(i, col, v)
+            ws.write_string(i, col, _choice_text(c, name, v))
     ws.hide()
     c.protect(ws)
+
+
+#: Longest text of a root-cause choice (the key, the step and the start of the team's text).
+_CHOICE_CHARS = 160
+
+
+def _choice_text(c: Cells, name: str, value: str) -> str:
+    """A drop-down choice; a root cause gets the team's text (its stored ``response``)."""
+    if name != "root_cause":
+        return value
+    key = value.split(" ", 1)[0]
+    response = " ".join(c.annotations.get(("Root Causes", key, "response"), "").split())
+    text = f"{value}: {response}" if response else value
+    return text if len(text) <= _CHOICE_CHARS else text[: _CHOICE_CHARS - 3] + "..."
