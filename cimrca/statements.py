@@ -22,6 +22,7 @@ __all__ = [
     "CONTINUING_DUTY",
     "CIM_STEPS",
     "GLOSSARY",
+    "plain_reason",
 ]
 
 #: The two placement categories reviewed under 34 CFR 300.646(a)-(b), and their ages.
@@ -51,8 +52,8 @@ ROOT_CAUSES_SENTENCE = (
     "which 34 CFR 300.646(d)(1)(ii) names: " + "; ".join(ROOT_CAUSE_FACTORS) + "."
 )
 PROFILE_CONFIRM = (
-    "These values come from the profile the packet was computed with; confirm them against "
-    "the State's Annual Determination Letter, which is the official word."
+    "These values come from the profile used here; confirm them against the State's Annual "
+    "Determination Letter, which is the official word."
 )
 #: cim_workbook.md section 3.
 STUDENTS_OVER_CAUTION = (
@@ -133,3 +134,22 @@ GLOSSARY: tuple[tuple[str, str], ...] = (
      "determinations and monitoring level; where it and this workbook differ, the letter "
      "is the official word."),
 )  # fmt: skip
+
+
+def plain_reason(reason: str) -> str:
+    """A monitoring reason with its level code in words: ``(targeted_3)`` -> ``(Targeted 3)``.
+
+    Examples
+    --------
+    >>> plain_reason("missed the target on 2 indicators: 5B, 5C (targeted_2)")
+    'missed the target on 2 indicators: 5B, 5C (Targeted 2)'
+    """
+    import re
+
+    from .monitoring import LEVEL_LABELS
+
+    return re.sub(
+        r"\(([a-z]+_\d|[a-z]+)\)",
+        lambda m: f"({LEVEL_LABELS.get(m.group(1), m.group(1))})",
+        reason,
+    )

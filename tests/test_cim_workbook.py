@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from shutil import which as shutil_which
 
 import pytest
 from openpyxl import load_workbook
@@ -240,3 +241,216 @@ def test_harvest_reads_the_new_action_plan_columns(tmp_path):
     }
     path = write_workbook(tmp_path, make_inputs(), annotations=notes)
     assert ann.read_workbook_annotations(path) == notes
+
+
+# --------------------------------------------------------------------------------------------
+# section 1: the CIM activity sheets, their keys, the CCEIS formula
+# --------------------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
+#: The sample's designed LEAs (data/sample/README.md): significantly disproportionate in
+#: ident_ed BL; Targeted 1 through one missed target (3B_MATH), not identified; Universal,
+#: without a finding.
+SD_LEA, TARGETED_LEA, NO_FINDING_LEA = "2071593", "4271214", "0161810"
+FOUR = ("CIM Team", "Policies Review", "Infrastructure", "Parent Input")
+
+
+@pytest.fixture(scope="module")
+def sample_plans():
+    from cimrca import packet as cp
+    from cimrca.workbook import plan_workbook
+
+    return {
+        lea: plan_workbook(
+            cp.load_packet(lea, data_dir=SAMPLE).workbook_inputs(
+                with_figures=False, with_drilldown=False
+            )
+        )
+        for lea in (SD_LEA, TARGETED_LEA, NO_FINDING_LEA)
+    }
+
+
+def _sheet_keys(path: Path) -> dict[str, list[str]]:
+    wb = load_workbook(path)
+    out = {}
+    for name in wb.sheetnames:
+        ws = wb[name]
+        at = next((r[0].row for r in ws.iter_rows(max_col=1) if r[0].value == "Finding ID"), None)
+        if at is not None:
+            out[name] = [r[0].value for r in ws.iter_rows(min_row=at + 1, max_col=1) if r[0].value]
+    return out
+
+
+def test_identified_lea_has_all_six_sheets_in_order(sample_plans, tmp_path):
+    from cimrca.workbook import write_workbook as write
+
+    plan = sample_plans[SD_LEA]
+    path = write(tmp_path, plan.inputs, plan=plan)
+    names = load_workbook(path).sheetnames
+    assert names == [*layout.SHEETS, *layout.CIM_SHEETS, layout.GLOSSARY_SHEET,
+                     layout.LISTS_SHEET]  # fmt: skip
+    keys = _sheet_keys(path)
+    assert keys["CIM Team"] == [f"2024-25:team:{n}" for n in range(1, 11)]
+    # ident_ed BL (identification), disproportionality and indicator findings: the areas
+    assert keys["Policies Review"][:3] == ["2024-25:ppr:1", "2024-25:ppr:2", "2024-25:ppr:3"]
+    assert keys["Infrastructure"] == [f"2024-25:infra:{n}" for n in range(1, 11)]
+    assert keys["Parent Input"] == [f"2024-25:parent:{n}" for n in range(1, 6)]
+    assert keys["Case Study"] == [f"2024-25:case:{n}" for n in range(1, 6)]  # one finding
+    assert keys["CCEIS Plan"][:2] == ["2024-25:cceis:1", "2024-25:cceis:2"]
+    # the keys written are the plan's, which the harvester reads back
+    for sheet in layout.CIM_SHEETS:
+        assert [k for s, k in plan.keys() if s == sheet] == keys[sheet]
+        assert all(layout.KEY_PATTERNS[sheet].fullmatch(k) for k in keys[sheet])
+    assert {s for s, _ in ann.read_workbook_keys(path)} >= set(layout.CIM_SHEETS)
+    ws = load_workbook(path)["Policies Review"]
+    row = next(r for r in ws.iter_rows(values_only=True) if r[0] == "2024-25:ppr:3")
+    assert row[1] == "Emotional disturbance eligibility criteria"  # the finding's area
+    assert "Identification, emotional disturbance - Black or African American" in row[3]
+
+
+def test_targeted_only_lea_has_the_four_sheets(sample_plans, tmp_path):
+    plan = sample_plans[TARGETED_LEA]
+    path = write_workbook(tmp_path, plan.inputs, plan=plan)
+    names = load_workbook(path).sheetnames
+    assert names == [*layout.SHEETS, *FOUR, layout.GLOSSARY_SHEET, layout.LISTS_SHEET]
+    keys = _sheet_keys(path)
+    # its one finding is indicator 3B_MATH: the assessment participation policies, and the
+    # rows kept for the team's own
+    assert keys["Policies Review"] == ["2024-25:ppr:9", "2024-25:ppr:11", "2024-25:ppr:12"]
+
+
+def test_lea_without_findings_has_none(sample_plans, tmp_path):
+    plan = sample_plans[NO_FINDING_LEA]
+    assert plan.activities == ()
+    path = write_workbook(tmp_path, plan.inputs, plan=plan)
+    assert load_workbook(path).sheetnames == [*layout.SHEETS, layout.GLOSSARY_SHEET,
+                                              layout.LISTS_SHEET]  # fmt: skip
+
+
+def _cceis_rows(ws) -> dict[str, int]:
+    return {r[1].value: r[1].row for r in ws.iter_rows(min_col=1, max_col=2) if r[1].value}
+
+
+def test_cceis_reservation_is_a_locked_formula_and_allocations_are_yellow(identified_workbook):
+    ws = load_workbook(identified_workbook)["CCEIS Plan"]
+    rows = _cceis_rows(ws)
+    r611, r619, res = rows["Section 611 allocation"], rows["Section 619 allocation"], None
+    res = next(r for name, r in rows.items() if name.startswith("CCEIS reservation"))
+    assert ws.cell(res, 4).value == f"=0.15*(D{r611}+D{r619})"
+    assert ws.cell(res, 4).protection.locked is True
+    assert ws.cell(r611, 4).protection.locked is False
+    assert ws.cell(r619, 4).protection.locked is False
+    assert ws.protection.sheet is True
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil_which("soffice") is None, reason="LibreOffice not installed")
+def test_libreoffice_recalculates_the_cceis_reservation(identified_workbook, tmp_path):
+    """Allocations typed (openpyxl, as a spreadsheet program saves them), LibreOffice opens
+    and recalculates: the reservation is 0.15 x (611 + 619), and the budget left follows."""
+    import subprocess
+
+    wb = load_workbook(identified_workbook)
+    ws = wb["CCEIS Plan"]
+    rows = _cceis_rows(ws)
+    ws.cell(rows["Section 611 allocation"], 4).value = 1_234_567.0
+    ws.cell(rows["Section 619 allocation"], 4).value = 45_678.0
+    ws.cell(rows["Budget line 1"], 4).value = 100_000.0
+    typed = tmp_path / "typed.xlsx"
+    wb.save(typed)
+    out = tmp_path / "lo"
+    subprocess.run(
+        ["soffice", "--headless", f"-env:UserInstallation=file://{tmp_path / 'profile'}",
+         "--convert-to", "xlsx", "--outdir", str(out), str(typed)],
+        check=True, capture_output=True, timeout=240,
+    )  # fmt: skip
+    back = load_workbook(out / "typed.xlsx", data_only=True)["CCEIS Plan"]
+    rows = _cceis_rows(back)
+    res = next(r for name, r in rows.items() if name.startswith("CCEIS reservation"))
+    expected = 0.15 * (1_234_567.0 + 45_678.0)  # = 192,036.75
+    assert back.cell(res, 4).value == pytest.approx(expected)
+    assert back.cell(rows["Budgeted"], 4).value == pytest.approx(100_000.0)
+    assert back.cell(rows["Left to budget"], 4).value == pytest.approx(expected - 100_000.0)
+
+
+# --------------------------------------------------------------------------------------------
+# notes in every new sheet survive a forced batch re-run; the HTML packet's words
+# --------------------------------------------------------------------------------------------
+
+#: One typed note per activity sheet: (sheet, key, column, value).
+TYPED = (
+    ("CIM Team", "2024-25:team:1", "name", "R. Alvarez, director of special education"),
+    ("CIM Team", "2024-25:team:5", "group_represented", "Families of Black students"),
+    ("Policies Review", "2024-25:ppr:3", "compliant", "Partly"),
+    ("Policies Review", "2024-25:ppr:3", "evidence", "ED criteria not applied at two sites"),
+    ("Infrastructure", "2024-25:infra:2", "coordinator", "PBIS coach, K. Ito"),
+    ("Parent Input", "2024-25:parent:2", "themes", "Families not told of SST outcomes"),
+    ("Case Study", "2024-25:case:1", "case_label", "Case A"),
+    ("Case Study", "2024-25:case:1", "days_to_eligibility", "57"),
+    ("CCEIS Plan", "2024-25:cceis:1", "amount", 2000000),
+    ("CCEIS Plan", "2024-25:cceis:2", "amount", 100000),
+    ("CCEIS Plan", "2024-25:cceis:3", "description", "Tier 2 reading coaches"),
+)
+
+
+def _type(path: Path, edits) -> None:
+    wb = load_workbook(path)
+    for sheet, key, column, value in edits:
+        ws = wb[sheet]
+        header = next(r for r in ws.iter_rows() if r[0].value == "Finding ID")
+        col = next(c.column for c in header if c.value in layout.header_names(column))
+        row = next(r[0].row for r in ws.iter_rows(min_row=header[0].row + 1) if r[0].value == key)
+        ws.cell(row, col).value = value
+    wb.save(path)
+
+
+@pytest.mark.slow
+def test_notes_in_every_new_sheet_survive_a_forced_rerun_and_the_packet_reads_well(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "cimrca", "batch", str(SAMPLE), "--out", str(out),
+            "--lea", SD_LEA, "--jobs", "1"]  # fmt: skip
+    run = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert run.returncode == 0, run.stdout + run.stderr
+    path = out / "leas" / SD_LEA / f"{SD_LEA}_workbook.xlsx"
+    _type(path, TYPED)
+    run = subprocess.run([*args, "--force"], capture_output=True, text=True, cwd=ROOT,
+                         timeout=900)  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    got = ann.read_workbook_annotations(path)
+    for sheet, key, column, value in TYPED:
+        assert (
+            float(got[(sheet, key, column)]) == value
+            if isinstance(value, int)
+            else (got[(sheet, key, column)] == value)
+        ), (sheet, key, column)
+    ws = load_workbook(path)["CCEIS Plan"]
+    rows = _cceis_rows(ws)
+    res = next(r for name, r in rows.items() if name.startswith("CCEIS reservation"))
+    r611, r619 = rows["Section 611 allocation"], rows["Section 619 allocation"]
+    assert ws.cell(res, 4).value == f"=0.15*(D{r611}+D{r619})"  # still a formula
+    assert ws.cell(r611, 4).value == 2000000  # the allocation written back as a number
+    cached = load_workbook(path, data_only=True)["CCEIS Plan"].cell(res, 4).value
+    assert cached == pytest.approx(0.15 * 2_100_000)
+    # the HTML packet: no machine name as a heading, American spelling, the CIM steps
+    html = (out / "leas" / SD_LEA / f"{SD_LEA}.html").read_text(encoding="utf-8")
+    headings = re.findall(r"<(h[1-4]|th)[^>]*>(.*?)</\1>", html, flags=re.S)
+    assert headings
+    bad = [text for _, text in headings if snake_words(re.sub(r"<[^>]+>", "", text))]
+    assert not bad, bad
+    body = re.sub(r"data:image/[a-z+]+;base64,[A-Za-z0-9+/=]+", "", html)
+    assert not british_words(re.sub(r"<[^>]+>", " ", body))
+    text = " ".join(re.sub(r"<[^>]+>", " ", body).split())
+    for words in (
+        "CIM step 1, Gather and Inquire",
+        "SPP/APR indicators and other measures",
+        "children of all other racial or ethnic groups in the State",
+        "not a target for identifying fewer students",
+        "Annual Determination Letter",
+        "separate schools and residential facilities",
+    ):
+        assert words in text, words  # fmt: skip
+    assert "flagged" not in text.lower()

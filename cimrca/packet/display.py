@@ -26,6 +26,7 @@ from ..statements import (
     PROFILE_CONFIRM,
     ROOT_CAUSES_SENTENCE,
     STUDENTS_OVER_CAUTION,
+    plain_reason,
 )
 from ..workbook import load_prompts
 from .assemble import Packet
@@ -249,7 +250,7 @@ def monitoring_markdown(packet: Packet) -> MarkdownText:
         "",
     ]
     reasons = [r.strip() for r in str(row.get("reasons", "") or "").split("; ") if r.strip()]
-    lines += [f"- {_md(r)}" for r in reasons] or ["- none recorded"]
+    lines += [f"- {_md(plain_reason(r))}" for r in reasons] or ["- none recorded"]
     ri = packet.reason_indicators
     if ri is not None and len(ri):
         codes = ", ".join(

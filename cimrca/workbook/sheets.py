@@ -24,6 +24,7 @@ from ..statements import (
     GLOSSARY,
     PROFILE_CONFIRM,
     ROOT_CAUSES_SENTENCE,
+    plain_reason,
 )
 from .cells import HEADER_ROW, Cells
 from .plan import WorkbookPlan
@@ -85,8 +86,18 @@ _SHEET_GUIDE = {
     "Root Causes": "problem of practice, fishbone, five whys and hypotheses per finding: "
     "disproportionality above the threshold and indicators behind the monitoring level or "
     "below target (yellow cells for the team)",
-    "Action Plan": "activities, owners, timelines, resources (CCEIS) and progress measures",
+    "Action Plan": "per root cause (a drop-down of the Root Causes entries): SMART goal, "
+    "baseline, target, activity, owner, timeline, resources, implementation and outcome "
+    "measures",
     "Parameters": "the profile, data set and code version behind every number",
+    "CIM Team": "the CIM team and educational partners (every LEA with a finding)",
+    "Policies Review": "policies, practices and procedures to review, by the findings' areas",
+    "Infrastructure": "the LEA's initiatives the plan builds on",
+    "Parent Input": "how families were heard, the themes and the root causes they inform",
+    "Case Study": "de-identified student record review (significantly disproportionate LEAs)",
+    "CCEIS Plan": "allocations, the 15% reservation (a formula), budget, target population, "
+    "reporting (significantly disproportionate LEAs)",
+    "Glossary": "the words of this workbook in plain language",
 }
 
 
@@ -129,7 +140,10 @@ def summary(c: Cells, ws: Worksheet, plan: WorkbookPlan) -> None:
         row += 1
     ws.write_string(row, 0, "Sheets", c.f["label"])
     row += 1
+    has = {a.name for a in plan.activities}
     for name, what in _SHEET_GUIDE.items():
+        if name in layout.CIM_SHEETS and name not in has:
+            continue
         row = _summary_line(c, ws, row, name, what, "value")
     ws.hide_gridlines(2)
     c.finish(ws, None, landscape=False)
@@ -241,7 +255,8 @@ def _level_lines(plan: WorkbookPlan) -> list[tuple[str, str, str]]:
         ),
         ("Reasons", "", "value"),
     ]
-    reasons = [r.strip() for r in str(row.get("reasons", "") or "").split("; ") if r.strip()]
+    reasons = [plain_reason(r.strip()) for r in str(row.get("reasons", "") or "").split("; ")
+               if r.strip()]  # fmt: skip
     out[-1] = ("Reasons", "- " + reasons[0] if reasons else "none recorded", "value")
     out += [("", "- " + r, "value") for r in reasons[1:]]
     out.append(("", OFFICIAL_LEVEL_NOTE, "value"))
