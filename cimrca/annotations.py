@@ -85,7 +85,14 @@ import pandas as pd
 
 from .atomic import atomic_write_bytes, atomic_write_text
 from .errors import AnnotationError, Problem, UsageError, WorkbookError
-from .layout import ANNOTATION_COLUMNS, KEY_HEADER, KEY_PATTERNS, KEY_SHAPES, STATUS_CHOICES
+from .layout import (
+    ANNOTATION_COLUMNS,
+    KEY_HEADER,
+    KEY_PATTERNS,
+    KEY_SHAPES,
+    STATUS_CHOICES,
+    header_names,
+)
 
 __all__ = [
     "annotations_payload",
@@ -560,6 +567,14 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
+def _header_index(headers: list[str], columns: tuple[str, ...]) -> dict[str, int]:
+    """Where each annotation column sits in a header row, by its display name or its machine
+    name (workbooks written before plain headers, cim_workbook.md section 3)."""
+    found = {c: next((headers.index(h) for h in header_names(c) if h in headers), None)
+             for c in columns}  # fmt: skip
+    return {c: at for c, at in found.items() if at is not None}
+
+
 def _read_cells(data: bytes, path: Path) -> _Cells:
     """Read the annotation cells of a workbook's bytes; :class:`WorkbookError` if unreadable."""
     from openpyxl import load_workbook
@@ -586,10 +601,9 @@ def _read_cells(data: bytes, path: Path) -> _Cells:
             for excel_row, row in enumerate(rows, start=1):
                 first = _cell_text(row[0]).strip() if row else ""
                 if header_at is None:
-                    if first == KEY_HEADER:
+                    if first in header_names(KEY_HEADER):
                         header_at = excel_row
-                        headers = [_cell_text(v).strip() for v in row]
-                        index = {c: headers.index(c) for c in columns if c in headers}
+                        index = _header_index([_cell_text(v).strip() for v in row], columns)
                     continue
                 if not first:
                     continue
@@ -611,7 +625,7 @@ def _read_cells(data: bytes, path: Path) -> _Cells:
                         values[key] = text
             if header_at is None:
                 raise WorkbookError(
-                    f"{path}, sheet {sheet!r}: no header row with {KEY_HEADER!r} in column A, so "
+                    f"{path}, sheet {sheet!r}: no header row with 'Finding ID' in column A, so "
                     "its annotations cannot be found. Restore the header row (or the workbook "
                     "from a backup) and re-run. It was not replaced.",
                     file=path,

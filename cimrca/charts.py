@@ -46,6 +46,7 @@ __all__ = [
     "indicator_trends_figure",
     "indicator_summary",
     "INDICATOR_STATUS_STYLE",
+    "trend_label",
     "funnel_plot",
     "lea_figures",
     "drilldown_bars",
@@ -883,7 +884,9 @@ def indicator_trends(
         ax.set_title(title, fontsize="small", y=1.0)
     else:
         ax.set_title(
-            f"SPP/APR indicators against their targets\n{_lea_title(lea_id, lea_name)}", y=1.0
+            "SPP/APR indicators and other measures against their targets\n"
+            f"{_lea_title(lea_id, lea_name)}",
+            y=1.0,
         )
     if not codes or lea.empty:
         ax.text(0.5, 0.5, "No indicator data for this LEA.", transform=ax.transAxes,
@@ -935,7 +938,10 @@ def indicator_trends_figure(
             ax.set_visible(False)
         else:
             indicator_trends(lea, lea_id, indicators=[], ax=ax, legend=False)
-    fig.suptitle(f"SPP/APR indicators against their targets, {_lea_title(lea_id, lea_name)}")
+    fig.suptitle(
+        "SPP/APR indicators and other measures against their targets, "
+        f"{_lea_title(lea_id, lea_name)}"
+    )
     handles = [
         Line2D([], [], color=_LEA_COLOUR, marker="o", linewidth=2.0, label="LEA"),
         Line2D(
@@ -975,15 +981,43 @@ INDICATOR_STATUS_STYLE: Final = {
     "not met": (PALETTE[1], "X", "LEA rate, target not met"),
     "no target": (_GREY, "D", "LEA rate, no target"),
 }
-#: Trend reading shown beside each indicator: (text, colour).
+#: Trend reading shown beside each indicator: (word, color). The color says better (green)
+#: or worse (orange); the arrow (:func:`trend_label`) says which way the rate moved.
 _TREND_TEXT: Final = {
-    "improving": ("\u2191 improving", PALETTE[2]),
-    "worsening": ("\u2193 worsening", PALETTE[1]),
-    "no clear trend": ("\u2192 no clear trend", _GREY),
-    "rising": ("\u2191 rising", _GREY),
-    "falling": ("\u2193 falling", _GREY),
+    "improving": ("improving", PALETTE[2]),
+    "worsening": ("worsening", PALETTE[1]),
+    "no clear trend": ("no clear trend", _GREY),
+    "rising": ("rising", _GREY),
+    "falling": ("falling", _GREY),
     "not enough years": ("too few years", _GREY),
 }
+_ARROW_UP, _ARROW_DOWN, _ARROW_FLAT = "\u2191", "\u2193", "\u2192"
+
+
+def trend_label(direction: str, slope: float) -> tuple[str, str]:
+    """The trend text and color of an indicator: arrow = direction of change, color = better
+    or worse (cim_workbook.md section 4).
+
+    A suspension rate that rose is "worsening" with an arrow pointing up, in orange; a
+    graduation rate that rose is "improving", up, in green.
+
+    Examples
+    --------
+    >>> trend_label("worsening", 0.065)[0]
+    '\u2191 worsening'
+    >>> trend_label("improving", -0.01)[0]
+    '\u2193 improving'
+    """
+    word, color = _TREND_TEXT.get(direction, (direction, _GREY))
+    if direction in ("not enough years", ""):
+        return word, color
+    if direction == "no clear trend" or not np.isfinite(slope) or slope == 0:
+        arrow = _ARROW_FLAT
+    else:
+        arrow = _ARROW_UP if slope > 0 else _ARROW_DOWN
+    return f"{arrow} {word}", color
+
+
 #: Summary chart layout, inches: width, height per indicator row, fixed height (title,
 #: legend, axis), margins (left: the indicator names; right: the text columns).
 _SUMMARY_WIDTH: Final = 9.2
@@ -1117,6 +1151,7 @@ def indicator_summary(
                 ha="left", va="bottom", fontsize="small", fontweight="bold")  # fmt: skip
     shift = [base + ScaledTranslation(c, 0.0, fig.dpi_scale_trans) for c in _SUMMARY_COLUMNS]
     directions = rows["trend_direction"].fillna("").astype(str).to_numpy()
+    slopes = pd.to_numeric(rows["trend_slope"], errors="coerce").to_numpy(dtype=float)
     for k, code in enumerate(codes):
         value = "no data" if not np.isfinite(rate[k]) else f"{rate[k]:.1%}"
         if small[k] and np.isfinite(rate[k]):
@@ -1131,7 +1166,7 @@ def indicator_summary(
         ax.text(1.0, y[k], word, transform=shift[1], ha="left", va="center", fontsize="small",
                 color=colour, fontweight="bold" if status[k] == "not met" else "normal",
                 gid=f"status:{code}")  # fmt: skip
-        trend, trend_colour = _TREND_TEXT.get(directions[k], (directions[k], _GREY))
+        trend, trend_colour = trend_label(directions[k], slopes[k])
         ax.text(1.0, y[k], trend, transform=shift[2], ha="left", va="center", fontsize="small",
                 color=trend_colour, gid=f"trend:{code}")  # fmt: skip
 
@@ -1139,7 +1174,8 @@ def indicator_summary(
     n_met = int((status == "met").sum())
     summary = f"{n_met} of {n_target} targets met" if n_target else "no targets"
     ax.set_title(
-        f"SPP/APR indicators, {school_year}: rate against target ({summary})\n"
+        f"SPP/APR indicators and other measures, {school_year}: rate against target "
+        f"({summary})\n"
         f"{_lea_title(lea_id, lea_name)}",
         loc="left", x=-(_SUMMARY_MARGINS[0] - 0.1) / max(ax.get_position().width
                                                          * fig.get_figwidth(), 1e-9),

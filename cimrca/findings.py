@@ -17,7 +17,13 @@ from .errors import WorkbookError
 from .profiles import Profile
 from .values import as_bool
 
-__all__ = ["findings", "finding_history", "RATIO_PREFIX", "FINDING_LEVELS"]
+__all__ = [
+    "findings",
+    "finding_history",
+    "identification_run",
+    "RATIO_PREFIX",
+    "FINDING_LEVELS",
+]
 
 #: Prefix of the year-by-year ratio columns of :func:`findings` and the ``Disproportionality``
 #: sheet (``ratio 2023-24``).
@@ -239,3 +245,45 @@ def finding_history(found: pd.DataFrame, results_lea: pd.DataFrame) -> pd.DataFr
         r[col] = _as_bool(r[col])
     r = r.sort_values(["_order", "school_year"], kind="stable")
     return r.drop(columns="_order").reset_index(drop=True)
+
+
+def identification_run(results_lea: pd.DataFrame) -> tuple[str | None, int]:
+    """When the LEA's current run of years as significantly disproportionate began, and its length.
+
+    Parameters
+    ----------
+    results_lea
+        One LEA's rows of the results table (outputs.md section 2), every school year.
+
+    Returns
+    -------
+    tuple
+        ``(first_year, years)``: the first school year of the run of consecutive school years,
+        ending with the latest, in which the LEA was significantly disproportionate in at least
+        one category and group, and how many years the run holds; ``(None, 0)`` when it is not
+        significantly disproportionate in the latest year.
+
+    Notes
+    -----
+    An LEA identified in consecutive years is a *continuing* LEA (``years >= 2``): it files the
+    continuing addendum and budget of its CCEIS plan (cim_workbook.md section 4). The run counts
+    the school years present in the results, in order; a year missing from them ends it.
+
+    Examples
+    --------
+    >>> r = pd.DataFrame({"school_year": ["2022-23", "2023-24", "2024-25"] * 2,
+    ...                   "significantly_disproportionate": [True, True, True, False, False, True]})
+    >>> identification_run(r)
+    ('2022-23', 3)
+    """
+    if results_lea.empty:
+        return None, 0
+    sd = _as_bool(results_lea["significantly_disproportionate"])
+    by_year = sd.groupby(results_lea["school_year"].astype(str)).any().sort_index()
+    years = list(by_year.index)
+    run = 0
+    for flag in reversed(by_year.to_numpy()):  # a handful of school years
+        if not flag:
+            break
+        run += 1
+    return (years[-run], run) if run else (None, 0)

@@ -27,7 +27,14 @@ from cimrca import annotations as ann
 from cimrca import packet as cp
 from cimrca.atomic import temp_files_for
 from cimrca.errors import WorkbookError
-from cimrca.layout import CONFLICTS_SHEET, KEY_HEADER, ORPHANS_SHEET, SHEETS
+from cimrca.layout import (
+    CONFLICTS_SHEET,
+    GLOSSARY_SHEET,
+    KEY_HEADER,
+    ORPHANS_SHEET,
+    SHEETS,
+    display_header,
+)
 from cimrca.outputs import OutputLayout
 from cimrca.workbook.writer import CUT_MARKER
 
@@ -73,8 +80,8 @@ def rebuild(store: ann.AnnotationStore, out: OutputLayout) -> ann.Rewrite:
 
 
 def _note_cell(ws) -> tuple[int, int]:
-    header = next(r for r in ws.iter_rows() if r[0].value == KEY_HEADER)
-    col = next(c.column for c in header if c.value == NOTE[2])
+    header = next(r for r in ws.iter_rows() if r[0].value == display_header(KEY_HEADER))
+    col = next(c.column for c in header if c.value == display_header(NOTE[2]))
     row = next(r[0].row for r in ws.iter_rows() if r[0].value == FINDING)
     return row, col
 
@@ -131,11 +138,14 @@ def test_conflict_keeps_the_typed_value_and_lists_the_other(out, tmp_path):
     path = out.lea(LEA).workbook
     assert note_in(path) == "C"
     wb = openpyxl.load_workbook(path)
-    assert wb.sheetnames[: len(SHEETS) + 1] == [*SHEETS, CONFLICTS_SHEET]
+    # after the eight, the CIM sheets and the glossary; before the orphans and the lists
+    names = wb.sheetnames
+    assert names[: len(SHEETS)] == list(SHEETS)
+    assert names.index(GLOSSARY_SHEET) + 1 == names.index(CONFLICTS_SHEET)
     rows = [
         [c for c in r if c is not None] for r in wb[CONFLICTS_SHEET].iter_rows(values_only=True)
     ]
-    assert ["Disproportionality", FINDING, "consultant_note", "C", "B"] in [r[:5] for r in rows]
+    assert ["Disproportionality", FINDING, "Note", "C", "B"] in [r[:5] for r in rows]
     listed = pd.read_csv(out.conflicts_csv, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     assert list(listed.columns) == list(ann.CONFLICT_COLUMNS)
     assert listed[["lea_id", "workbook_value", "store_value"]].values.tolist() == [[LEA, "C", "B"]]

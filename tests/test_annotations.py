@@ -28,7 +28,13 @@ from cimrca import annotations as ann
 from cimrca.atomic import atomic_path, atomic_write_bytes, remove_stale_temps, temp_files_for
 from cimrca.codes import CATEGORY_CODES
 from cimrca.errors import AnnotationError, UsageError, WorkbookError
-from cimrca.layout import ANNOTATION_COLUMNS, KEY_HEADER, ORPHANS_SHEET, PREVIOUS_NOTE_HEADER
+from cimrca.layout import (
+    ANNOTATION_COLUMNS,
+    KEY_HEADER,
+    ORPHANS_SHEET,
+    PREVIOUS_NOTE_HEADER,
+    header_names,
+)
 
 LEA = "0100001"
 OTHER_LEA = "0100002"
@@ -93,8 +99,8 @@ def consultant_edit(path: Path, edits: dict[tuple[str, str, str], object]) -> No
     wb = load_workbook(path)
     for (sheet, fid, column), value in edits.items():
         ws = wb[sheet]
-        header_row = next(r for r in ws.iter_rows() if r[0].value == KEY_HEADER)
-        col = next(c.column for c in header_row if c.value == column)
+        header_row = next(r for r in ws.iter_rows() if r[0].value in header_names(KEY_HEADER))
+        col = next(c.column for c in header_row if c.value in header_names(column))
         row = next(
             r[0].row for r in ws.iter_rows(min_row=header_row[0].row + 1) if r[0].value == fid
         )

@@ -123,8 +123,8 @@ def test_note_on_indicators_row_stays_when_indicators_run_a_year_ahead(tmp_path)
     path = OutputLayout(out).lea(IDENTIFIED).workbook
     wb = openpyxl.load_workbook(path)
     ws = wb["Indicators"]
-    header = next(r for r in ws.iter_rows() if r[0].value == "finding_id")
-    note_col = next(c.column for c in header if c.value == "consultant_note")
+    header = next(r for r in ws.iter_rows() if r[0].value == "Finding ID")
+    note_col = next(c.column for c in header if c.value == "Note")
     row = header[0].row + 1
     finding = ws.cell(row=row, column=1).value
     ws.cell(row=row, column=note_col).value = "Rate checked against CALPADS (indicator note)"

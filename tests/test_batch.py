@@ -187,9 +187,9 @@ def test_note_typed_in_workbook_survives_force(first_run, tmp_path):
     path = out / "leas" / IDENTIFIED / f"{IDENTIFIED}_workbook.xlsx"
     wb = openpyxl.load_workbook(path)
     ws = wb["Disproportionality"]
-    header = next(r for r in ws.iter_rows() if r[0].value == "finding_id")
-    col = next(c.column for c in header if c.value == "consultant_note")
-    status_col = next(c.column for c in header if c.value == "status")
+    header = next(r for r in ws.iter_rows() if r[0].value == "Finding ID")
+    col = next(c.column for c in header if c.value == "Note")
+    status_col = next(c.column for c in header if c.value == "Status")
     row = next(r[0].row for r in ws.iter_rows(min_row=header[0].row + 1) if r[0].value)
     finding = ws.cell(row=row, column=1).value
     note = "Checked with the district: referral data confirmed (batch test)"

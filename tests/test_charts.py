@@ -272,7 +272,7 @@ def test_indicator_trends_figure_small_multiples(indicator_results):
     visible = [a for a in fig.axes if a.get_visible()]
     assert len(visible) == 2
     assert [_lines(a, "lea:")[0].get_gid() for a in visible] == ["lea:1", "lea:2"]
-    assert "SPP/APR indicators against their targets" in fig.get_suptitle()
+    assert "SPP/APR indicators and other measures against their targets" in fig.get_suptitle()
     assert [t.get_text() for t in fig.legends[0].get_texts()] == [
         "LEA",
         "State",
@@ -414,7 +414,10 @@ def test_indicator_summary_values_and_status(indicator_results):
     assert codes == ["1", "2"]
     np.testing.assert_allclose(ax.get_yticks(), [0.0, 1.0])
     title = ax.get_title(loc="left")
-    assert "SPP/APR indicators, 2023-24" in title and "Alameda Unified (0000001)" in title
+    assert (
+        "SPP/APR indicators and other measures, 2023-24" in title
+        and "Alameda Unified (0000001)" in title
+    )
     # indicator 1: 0.80 against a target of 0.75 (higher is better): met; 2 has no target
     assert mine.loc["1", "target_status"] == "met"
     (met,) = _lines(ax, "rate:met")
@@ -594,3 +597,18 @@ def test_drilldown_bars_errors():
         drilldown_bars(rows, dimension="grade_band")
     with pytest.raises(UsageError, match="lacks column"):
         drilldown_bars(rows.drop(columns="over_threshold"))
+
+
+def test_trend_arrow_is_the_direction_of_change_and_color_better_or_worse():
+    """cim_workbook.md section 4: a suspension rate that rose from 0.7% to 7.2% (the packet of
+    LEA 2071593) is worsening with an arrow pointing UP, in the 'worse' color; a falling
+    graduation rate is worsening with an arrow pointing down."""
+    from cimrca.charts import PALETTE, trend_label
+
+    up_worse = trend_label("worsening", 0.072 - 0.007)
+    assert up_worse == ("\u2191 worsening", PALETTE[1])
+    assert trend_label("worsening", -0.02) == ("\u2193 worsening", PALETTE[1])
+    assert trend_label("improving", 0.02) == ("\u2191 improving", PALETTE[2])
+    assert trend_label("improving", -0.02) == ("\u2193 improving", PALETTE[2])
+    assert trend_label("no clear trend", 0.001)[0] == "\u2192 no clear trend"
+    assert trend_label("not enough years", float("nan"))[0] == "too few years"

@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 
 from cimrca import annotations as ann
-from cimrca.layout import KEY_HEADER
+from cimrca.layout import KEY_HEADER, display_header
 from cimrca.outputs import OutputLayout
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,8 +65,8 @@ def one_line(proc: subprocess.CompletedProcess, status: int, *expected: str) -> 
 def note_cell(path: Path, value: str | None = None) -> str | None:
     wb = openpyxl.load_workbook(path)
     ws = wb["Disproportionality"]
-    header = next(r for r in ws.iter_rows() if r[0].value == KEY_HEADER)
-    col = next(c.column for c in header if c.value == "consultant_note")
+    header = next(r for r in ws.iter_rows() if r[0].value == display_header(KEY_HEADER))
+    col = next(c.column for c in header if c.value == display_header("consultant_note"))
     row = next(r[0].row for r in ws.iter_rows() if r[0].value == FINDING)
     if value is not None:
         ws.cell(row, col).value = value

@@ -24,7 +24,7 @@ from cimrca.annotations import AnnotationStore, read_workbook_keys
 from cimrca.batch import select_leas
 from cimrca.dataset import load_dataset
 from cimrca.indicators import compute_indicators
-from cimrca.layout import KEY_HEADER, KEY_PATTERNS
+from cimrca.layout import DISPLAY_HEADERS, KEY_HEADER, KEY_PATTERNS, display_header
 from cimrca.methodology import compute_results
 from cimrca.monitoring import OFFICIAL_LEVEL_NOTE, compute_monitoring
 from cimrca.profiles import load_profile
@@ -64,8 +64,10 @@ def _rows(ws) -> list[tuple]:
 
 def _header(ws) -> dict[str, int]:
     for row in ws.iter_rows(min_col=1, max_col=ws.max_column):
-        if row[0].value == KEY_HEADER:
-            return {c.value: c.column for c in row if c.value is not None}
+        if row[0].value == display_header(KEY_HEADER):
+            shown = {c.value: c.column for c in row if c.value is not None}
+            shown |= {k[:1].lower() + k[1:]: v for k, v in shown.items()}
+            return shown | {k: shown[v] for k, v in DISPLAY_HEADERS.items() if v in shown}
     raise AssertionError("no header row")
 
 
@@ -242,7 +244,7 @@ def test_findings_json_and_markdown_state_the_level(state, tmp_path):
     assert OFFICIAL_LEVEL_NOTE in text
     universal = cp.monitoring_markdown(_packet(state, UNIVERSAL))
     assert "Universal.** The LEA is not required to complete CIM." in universal
-    assert "met every indicator target (universal)" in universal
+    assert "met every indicator target (Universal)" in universal  # the level in words
 
 
 def test_a_profile_without_monitoring_levels(state, tmp_path):

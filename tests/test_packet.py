@@ -28,7 +28,7 @@ import pytest
 from cimrca import packet as cp
 from cimrca.annotations import AnnotationStore, import_csv
 from cimrca.errors import AnnotationError, UsageError
-from cimrca.layout import ANNOTATION_COLUMNS, KEY_HEADER, SHEETS
+from cimrca.layout import ANNOTATION_COLUMNS, DISPLAY_HEADERS, KEY_HEADER, SHEETS, display_header
 from cimrca.methodology import read_results, write_results
 
 REPO = Path(__file__).resolve().parent.parent
@@ -191,7 +191,7 @@ def test_summary_of_lea_flagged_two_years(results_csv):
     assert "above the threshold 2 years in a row (1 more year would lead to identification)" in (
         text
     )
-    assert "nothing is required yet" in cp.next_steps_markdown(p)
+    assert "no CCEIS reservation is required" in cp.next_steps_markdown(p)
 
 
 def test_findings_table(sd_packet):
@@ -284,8 +284,8 @@ def test_consultant_notes_from_store(tmp_path, results_csv):
     assert set(p.orphans["finding_id"]) == {"2023-24:ident_ed:BL"}
     text = cp.consultant_notes_markdown(p)
     assert "Identification, emotional disturbance, Black or African American (2024-25)" in text
-    assert "status: Confirmed" in text
-    assert "root cause entry 1: response: Referral practice at two sites" in text
+    assert "Status: Confirmed" in text
+    assert "root cause entry 1: Response: Referral practice at two sites" in text
     assert "earlier review: 2023-24 - Data question: Started review" in text
     assert "2 stored notes belong to findings of earlier years" in text
     # a note is shown as typed, never as HTML or Markdown
@@ -337,7 +337,7 @@ def test_annotations_json_from_batch(tmp_path, results_csv):
     path.write_text(json.dumps(payload), encoding="utf-8")
     p = cp.load_packet(SD_LEA, data_dir=SAMPLE, results_path=results_csv, annotations_json=path)
     assert p.annotations_source == "json"
-    assert "status: Addressed" in cp.consultant_notes_markdown(p)
+    assert "Status: Addressed" in cp.consultant_notes_markdown(p)
     wb_path = cp.write_packet_workbook(p, tmp_path / "out")
     ws = openpyxl.load_workbook(wb_path)["Disproportionality"]
     header = _header_row(ws)
@@ -547,8 +547,11 @@ def test_ratio_distribution_plot(results_csv):
 
 def _header_row(ws) -> dict[str, int]:
     for row in ws.iter_rows(min_col=1, max_col=ws.max_column):
-        if row[0].value == KEY_HEADER:
-            return {c.value: c.column for c in row if c.value is not None} | {"_row": row[0].row}
+        if row[0].value == display_header(KEY_HEADER):
+            shown = {c.value: c.column for c in row if c.value is not None}
+            shown |= {k[:1].lower() + k[1:]: v for k, v in shown.items()}
+            machine = {k: shown[v] for k, v in DISPLAY_HEADERS.items() if v in shown}
+            return shown | machine | {"_row": row[0].row}
     raise AssertionError(f"no {KEY_HEADER} header on {ws.title}")
 
 

@@ -165,17 +165,27 @@ def make_inputs(**changes) -> WorkbookInputs:
 # --------------------------------------------------------------------------------------------
 
 
+KEY_SHOWN = layout.display_header(layout.KEY_HEADER)  # "Finding ID"
+
+
 def header_row(ws) -> int:
-    """1-based row whose column A reads finding_id (the layout contract)."""
+    """1-based row whose column A reads Finding ID (the layout contract)."""
     for row in ws.iter_rows(min_col=1, max_col=1):
-        if row[0].value == layout.KEY_HEADER:
+        if row[0].value == KEY_SHOWN:
             return row[0].row
-    raise AssertionError(f"no {layout.KEY_HEADER} header on {ws.title}")
+    raise AssertionError(f"no {KEY_SHOWN} header on {ws.title}")
 
 
 def headers(ws) -> dict[str, int]:
+    """Column of each header, by the text shown and by the machine name it displays."""
     r = header_row(ws)
-    return {c.value: c.column for c in ws[r] if c.value is not None}
+    shown = {c.value: c.column for c in ws[r] if c.value is not None}
+    names = {*layout.DISPLAY_HEADERS, *(c for cols in layout.ANNOTATION_COLUMNS.values()
+                                        for c in cols)}  # fmt: skip
+    machine = {k: shown[layout.display_header(k)] for k in names
+               if layout.display_header(k) in shown}  # fmt: skip
+    lower = {k[:1].lower() + k[1:]: v for k, v in shown.items() if isinstance(k, str)}
+    return lower | shown | machine
 
 
 def keyed_rows(ws) -> dict[str, int]:
@@ -296,7 +306,8 @@ def test_sheet_order_names_and_file_name(written):
     wb = written["wb"]
     assert written["path"].name == workbook_filename(LEA) == "0100001_workbook.xlsx"
     assert tuple(wb.sheetnames[:8]) == layout.SHEETS
-    assert wb.sheetnames[8:] == [layout.ORPHANS_SHEET, layout.LISTS_SHEET]
+    assert wb.sheetnames[8:] == [*layout.CIM_SHEETS, layout.GLOSSARY_SHEET, layout.ORPHANS_SHEET,
+                                 layout.LISTS_SHEET]  # fmt: skip
     assert wb[layout.LISTS_SHEET].sheet_state == "hidden"
     assert wb.active.title == "Summary"
 
@@ -315,7 +326,8 @@ def test_keys_in_column_a_match_workbook_keys(written):
         "2023-24:ident_id:BL", "2023-24:disc_oss_gt10:HI", "2023-24:place_separate:WH",
     ]  # fmt: skip
     rc = keyed_rows(wb["Root Causes"])
-    n_rc = 1 + sum(len(load_prompts()[k]) for k in ("fishbone", "five_whys", "hypotheses"))
+    # problem of practice, fishbone, five whys, hypotheses, then the 300.646(d)(1)(ii) factors
+    n_rc = 2 + sum(len(load_prompts()[k]) for k in ("fishbone", "five_whys", "hypotheses"))
     # identified and flagged findings get a block; the watch finding does not
     assert len(rc) == 2 * n_rc
     assert "2023-24:ident_id:BL:rc:1" in rc and "2023-24:place_separate:WH:rc:1" not in rc
@@ -460,12 +472,12 @@ def test_drill_down_counts_and_charts(written):
     wb = written["wb"]
     ws = wb["Drill-Down"]
     hdr = [c.value for c in ws[4]]
-    assert hdr[:2] == ["finding", "school year"]
+    assert hdr[:2] == ["Finding", "School year"]
     data = [[c.value for c in row] for row in ws.iter_rows(min_row=5)]
     # five years for each of the three findings
     assert len(data) == 15
     first = dict(zip(hdr, data[0], strict=True))
-    assert first["numerator"] == 50 and first["denominator"] == 1200  # round(2.1 * 0.02 * 1200)
+    assert first["Numerator"] == 50 and first["Denominator"] == 1200  # round(2.1 * 0.02 * 1200)
     assert len(wb["Charts"]._images) == 1
 
 
@@ -483,9 +495,11 @@ def test_no_findings_workbook(tmp_path):
     inputs = make_inputs(lea_id="0100002", indicator_rows=None, figures={})
     path = write_workbook(tmp_path / "b.xlsx", inputs)
     wb = load_workbook(path)
-    assert tuple(wb.sheetnames) == (*layout.SHEETS, layout.LISTS_SHEET)
+    # no finding: no CIM activity sheet (cim_workbook.md section 1)
+    assert tuple(wb.sheetnames) == (*layout.SHEETS, layout.GLOSSARY_SHEET, layout.LISTS_SHEET)
     for sheet in layout.ANNOTATION_COLUMNS:
-        assert keyed_rows(wb[sheet]) == {}
+        if sheet not in layout.CIM_SHEETS:
+            assert keyed_rows(wb[sheet]) == {}
     text = "\n".join(str(c.value) for row in wb["Summary"].iter_rows() for c in row if c.value)
     assert "Not significantly disproportionate in 2023-24" in text
 
@@ -556,7 +570,11 @@ def test_plan_keys_are_the_keys_the_harvester_reads_back(sample_inputs, tmp_path
     inputs = sample_inputs[lea]
     plan = plan_workbook(inputs)
     assert plan.keys() == workbook_keys(inputs)
-    assert [s.name for s in plan.sheets] == list(layout.ANNOTATION_COLUMNS)
+    has = {a.name for a in plan.activities}
+    assert [s.name for s in plan.sheets] == [
+        n for n in layout.ANNOTATION_COLUMNS if n not in layout.CIM_SHEETS or n in has
+    ]
+    assert has == (set(layout.CIM_SHEETS) if lea == SAMPLE_IDENTIFIED_LEA else set())
     assert all(s.annotation_columns == layout.ANNOTATION_COLUMNS[s.name] for s in plan.sheets)
     # every annotation cell of every planned row filled, so the harvester reports each row
     filled = {
@@ -658,7 +676,7 @@ def _block(ws, title_end: str) -> tuple[str, list[tuple]]:
     rows = list(ws.iter_rows())
     start = next(i for i, r in enumerate(rows) if str(r[1].value or "").endswith(title_end))
     sentence = rows[start + 1][1].value
-    assert rows[start + 2][0].value == "part of the LEA"
+    assert rows[start + 2][0].value == "Part of the LEA"
     body = []
     for r in rows[start + 3 :]:
         if r[0].value is None:

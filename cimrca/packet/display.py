@@ -17,7 +17,17 @@ import pandas as pd
 
 from .. import __version__
 from ..errors import UsageError
-from ..layout import ANNOTATION_COLUMNS
+from ..layout import ANNOTATION_COLUMNS, display_header
+from ..statements import (
+    CCEIS_REPORT,
+    CCEIS_SPEND,
+    CCEIS_WHO,
+    CONTINUING_DUTY,
+    PROFILE_CONFIRM,
+    ROOT_CAUSES_SENTENCE,
+    STUDENTS_OVER_CAUTION,
+    plain_reason,
+)
 from ..workbook import load_prompts
 from .assemble import Packet
 from .markup import (
@@ -55,6 +65,7 @@ __all__ = [
     "consultant_notes_markdown",
     "next_steps_markdown",
     "monitoring_markdown",
+    "continuing_sentence",
 ]
 
 FigureKind = Literal["ratios", "funnels", "indicators", "all"]
@@ -114,8 +125,8 @@ def _finding_line(r: Mapping[str, Any], years_required: int) -> str:
     if over is not None and pd.notna(over) and float(over) > 0:
         k = int(math.ceil(float(over)))
         extra = (
-            f"; {_plural(k, 'fewer student')} in this count would bring the ratio down to the "
-            "threshold"
+            f"; {_plural(k, 'student')} over the threshold (the size of the gap, not a target "
+            "for identifying fewer students)"
         )
     run = f"above the threshold {_plural(n, 'year')} in a row"
     if r["level"] == "flagged":
@@ -159,7 +170,8 @@ def summary_markdown(packet: Packet) -> MarkdownText:
     if flagged:
         lines += [
             "",
-            f"Above the threshold in {yr}, but not (yet) for {p.years_required} years in a row:",
+            f"Disproportionate in {yr} (above the threshold), but not (yet) for "
+            f"{p.years_required} years in a row:",
             "",
         ]
         lines += [_finding_line(r, p.years_required) for r in flagged]
@@ -177,8 +189,33 @@ def summary_markdown(packet: Packet) -> MarkdownText:
             f"No category and group reached {p.watch_fraction:.0%} of the threshold in {yr}, "
             "so the packet lists no findings.",
         ]
+    continuing = continuing_sentence(packet)
+    lines += ["", continuing] if continuing else []
+    if ident or flagged:
+        lines += ["", f"*{STUDENTS_OVER_CAUTION}*"]
     lines += ["", _next_step_sentence(packet)]
     return MarkdownText("\n".join(lines))
+
+
+def continuing_sentence(packet: Packet) -> str:
+    """For an LEA significantly disproportionate in consecutive years: the year it was first
+    identified and that it files the continuing addendum and budget; ``""`` otherwise.
+
+    Notes
+    -----
+    cim_workbook.md section 4; :func:`cimrca.findings.identification_run`.
+    """
+    from ..findings import identification_run
+
+    first, years = identification_run(packet.lea_results)
+    if years < 2:
+        return ""
+    return (
+        f"**Continuing LEA:** significantly disproportionate {years} school years in a row, "
+        f"first identified in {first}. It files the continuing addendum to its CCEIS plan and "
+        "a new budget for this year's reservation, besides carrying on the plan already "
+        "under way."
+    )
 
 
 def monitoring_markdown(packet: Packet) -> MarkdownText:
@@ -213,7 +250,7 @@ def monitoring_markdown(packet: Packet) -> MarkdownText:
         "",
     ]
     reasons = [r.strip() for r in str(row.get("reasons", "") or "").split("; ") if r.strip()]
-    lines += [f"- {_md(r)}" for r in reasons] or ["- none recorded"]
+    lines += [f"- {_md(plain_reason(r))}" for r in reasons] or ["- none recorded"]
     ri = packet.reason_indicators
     if ri is not None and len(ri):
         codes = ", ".join(
@@ -259,29 +296,37 @@ def next_steps_markdown(packet: Packet) -> MarkdownText:
     frac = _cceis_fraction()
     if packet.identified:
         items = [
-            "Review the findings with the LEA team; record a status and a note for each on the "
-            "workbook's Disproportionality sheet (yellow columns).",
-            "Identify the root causes of each identified finding: the Root Causes sheet walks "
-            "through a problem-of-practice statement, a fishbone of possible causes, five whys "
-            "and hypotheses to test with local data.",
+            "CIM step 1, Gather and Inquire: form the CIM team with educational partners (CIM "
+            "Team sheet), review the findings and record a status and a note for each "
+            "(Disproportionality sheet), gather parent input, list the LEA's initiatives "
+            "(Infrastructure), study student records (Case Study) and drill into the data.",
             "Review, and where needed revise, the policies, practices and procedures behind "
-            "each finding (34 CFR 300.646(c)), and report any revisions publicly.",
-            f"Reserve {frac:.0%} of the LEA's IDEA Part B funds for comprehensive coordinated "
-            "early intervening services (CCEIS, 34 CFR 300.646(d)), aimed at the root causes; "
-            "plan the activities, owners, timelines and measures on the Action Plan sheet.",
+            "each finding (34 CFR 300.646(c); Policies Review sheet), and report any revisions "
+            "publicly.",
+            "CIM step 2, root cause analysis: the Root Causes sheet walks through a "
+            "problem-of-practice statement, a fishbone of possible causes with a cultural "
+            "lens, five whys and hypotheses to test with local data. " + ROOT_CAUSES_SENTENCE,
+            f"CIM step 3, plan for improvement: reserve {frac:.0%} of the LEA's IDEA Part B "
+            "funds (sections 611 and 619) for comprehensive coordinated early intervening "
+            "services (CCEIS, 34 CFR 300.646(d)), aimed at the root causes (CCEIS Plan sheet), "
+            "and plan SMART goals, activities and measures on the Action Plan sheet. "
+            f"{CCEIS_WHO} {CCEIS_SPEND} {CCEIS_REPORT}",
         ]
+        if continuing_sentence(packet):
+            items.append(CONTINUING_DUTY)
     elif (f["level"] == "flagged").any():
         items = [
-            "No identification this year: nothing is required yet.",
-            "The findings above the threshold lead to identification if they stay there. "
-            "Reviewing them now (Disproportionality and Root Causes sheets) gives the LEA time "
-            "to change practice before it must reserve funds for CCEIS.",
+            "No identification this year: no CCEIS reservation is required.",
+            "The disproportionate findings lead to identification if they stay above the "
+            "threshold. Reviewing them now (Disproportionality, Policies Review and Root Causes "
+            "sheets) gives the LEA time to change practice before it must reserve funds for "
+            "CCEIS.",
         ]
     else:
         items = [
             "No identification and no ratio above the threshold this year: no action on "
             "significant disproportionality is required.",
-            "Keep reviewing the SPP/APR indicators above with the LEA team.",
+            "Keep reviewing the SPP/APR indicators and other measures above with the LEA team.",
         ]
     return MarkdownText("\n".join(f"{i}. {t}" for i, t in enumerate(items, start=1)))
 
@@ -298,7 +343,7 @@ def _level_style(level: str) -> str:
 def findings_table(packet: Packet) -> Styler | MarkdownText:
     """The findings as a styled table: status, category, group, ratio by year, students over.
 
-    Ratios above their threshold are bold and dark red; rows are coloured by level
+    Ratios above their threshold are bold and dark red; rows are colored by level
     (identified, above the threshold, approaching). Numbers are formatted here only; the
     findings keep full precision (style.md rule 4).
     """
@@ -321,7 +366,9 @@ def findings_table(packet: Packet) -> Styler | MarkdownText:
             "Ratio used": f["ratio_type"].map(_RATIO_TYPE_WORDS),
             "Threshold": pd.to_numeric(f["threshold"], errors="coerce"),
             "Years in a row above": pd.to_numeric(f["consecutive_years"], errors="coerce"),
-            "Students over threshold": pd.to_numeric(f["students_over_threshold"], errors="coerce"),
+            "Students over the threshold": pd.to_numeric(
+                f["students_over_threshold"], errors="coerce"
+            ),
         }
     )
     years = list(year_labels.values())
@@ -333,7 +380,9 @@ def findings_table(packet: Packet) -> Styler | MarkdownText:
         table.style.hide(axis="index")
         .set_properties(subset=["Status", "Category", "Group", "Ratio used"], **_LEFT)
         .format("{:.2f}", subset=[*years, "Threshold"], na_rep="-")
-        .format("{:,.0f}", subset=["Years in a row above", "Students over threshold"], na_rep="-")
+        .format(
+            "{:,.0f}", subset=["Years in a row above", "Students over the threshold"], na_rep="-"
+        )
         .apply(lambda _: css, axis=None)
     )
 
@@ -388,7 +437,10 @@ def figure_title(name: str, packet: Packet | None = None) -> str:
     if name == "ratio_heatmap":
         return f"All ratios by category and group{year}"
     if name == "indicator_trends":
-        return "SPP/APR indicators against their targets, latest school year, with each trend"
+        return (
+            "SPP/APR indicators and other measures against their targets, latest school year, "
+            "with each trend (arrow: direction of change; color: better or worse)"
+        )
     if name.startswith("funnel_"):
         rest = name[len("funnel_") :]
         category, _, race = rest.rpartition("_")
@@ -580,7 +632,7 @@ def consultant_notes_markdown(packet: Packet) -> MarkdownText:
             for entry, group in rows.groupby("entry", sort=False) if len(rows) else []:
                 where = _entry_label(entry)
                 text = "; ".join(
-                    f"{_md(c.replace('_', ' '))}: {_md(v)}"
+                    f"{_md(display_header(c))}: {_md(v)}"
                     for c, v in zip(group["column"], group["value"], strict=True)
                 )
                 lines.append(f"- {where}{text}")
@@ -633,7 +685,8 @@ def profile_markdown(packet: Packet) -> MarkdownText:
         f"the group has at least {_profile_values(p.min_cell)} students with the outcome and "
         f"{_profile_values(p.min_n)} in its base population; **{p.years_required} consecutive "
         f"years** above the threshold identify the LEA; reasonable progress is {progress}; "
-        f"findings are listed from {p.watch_fraction:.0%} of the threshold.{skip}"
+        f"findings are listed from {p.watch_fraction:.0%} of the threshold.{skip} "
+        f"{PROFILE_CONFIRM}"
     )
 
 

@@ -23,7 +23,7 @@ DISPLAY_WIDTH_PX = 860
 
 _LEVEL_WORDS = {
     "identified": "Significantly disproportionate",
-    "flagged": "Above the threshold",
+    "flagged": "Disproportionate (above the threshold)",
     "watch": "Approaching the threshold",
 }
 _RATIO_TYPE_WORDS = {

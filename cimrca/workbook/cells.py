@@ -90,6 +90,9 @@ def _format_specs() -> dict[str, dict[str, Any]]:
         "block_note": {"italic": True, "bg_color": c["block"], "text_wrap": True},
         "value_number": {"num_format": "General", "align": "left"},
         "part": {"num_format": "0.0", **edge},
+        "entry_amount": {"locked": False, "bg_color": c["entry"], "num_format": "#,##0.00",
+                         **edge},
+        "computed_amount": {"bold": True, "num_format": "#,##0.00", **edge},
     }  # fmt: skip
     for level in FINDING_LEVELS:
         spec[f"level_{level}"] = {"bg_color": c[level], "text_wrap": True, **edge}
@@ -217,14 +220,16 @@ class Cells:
     def header(
         self, ws: Worksheet, row: int, columns: list[tuple[str, float]], entry: Iterable[str] = ()
     ) -> None:
-        """A header row; annotation columns (``entry``) get the yellow-brown heading."""
+        """A header row in plain words (:func:`cimrca.layout.display_header` of each column's
+        name); annotation columns (``entry``) get the yellow-brown heading."""
         entry = set(entry)
         lines = 1
         for col, (name, width) in enumerate(columns):
             fmt = "header_entry" if name in entry else "header"
-            ws.write_string(row, col, name, self.f[fmt])
+            shown = layout.display_header(name)
+            ws.write_string(row, col, shown, self.f[fmt])
             ws.set_column(col, col, width)
-            lines = max(lines, _lines(name, width))
+            lines = max(lines, _lines(shown, width))
         ws.set_row(row, _LINE_HEIGHT * lines + 3)
 
     def fit_row(self, ws: Worksheet, row: int, cells: list[tuple[str, float]]) -> None:
@@ -245,7 +250,8 @@ class Cells:
         """A drop-down of the ``Lists`` sheet's ``name`` list on rows ``first``..``last``."""
         if last < first:
             return
-        title = {"status": "Review status", "supported": "Hypothesis"}.get(name, name)
+        title = {"status": "Review status", "supported": "Hypothesis",
+                 "root_cause": "Root cause"}.get(name, layout.display_header(name))  # fmt: skip
         ws.data_validation(
             first,
             col,

@@ -21,8 +21,9 @@ import pandas as pd
 from .. import layout
 from ..drilldown import FINDING_KEYS, NO_DETAIL_MESSAGE, concentration_summary
 from ..errors import WorkbookError
-from ..findings import findings
+from ..findings import findings, identification_run
 from ..profiles import Profile
+from .activities import COMPLIANT_CHOICES, plan_activities
 from .prompts import load_prompts
 from .wording import (
     cell_text,
@@ -43,6 +44,7 @@ __all__ = [
     "workbook_keys",
     "workbook_filename",
     "previous_note_key",
+    "root_cause_choices",
 ]
 
 
@@ -174,7 +176,8 @@ class WorkbookPlan:
         latest year and the indicator findings (monitoring.md section 4), in the order
         significantly disproportionate, then the reasons for the level, then the rest.
     choices
-        The drop-down lists (``status``, ``supported``) of the hidden ``Lists`` sheet.
+        The drop-down lists (``status``, ``supported``, ``root_cause``) of the hidden
+        ``Lists`` sheet.
     generated
         When the workbook was made (ISO 8601 text).
     sheets
@@ -187,6 +190,10 @@ class WorkbookPlan:
     monitoring
         The LEA's monitoring row of the review year as a mapping (``level``,
         ``cim_required``, ``reasons``...); ``None`` without monitoring levels.
+    activities
+        The CIM activity sheets after the eight
+        (:class:`cimrca.workbook.activities.ActivitySheet`, cim_workbook.md section 1), in
+        workbook order; none for an LEA without a finding.
     """
 
     inputs: WorkbookInputs
@@ -203,6 +210,7 @@ class WorkbookPlan:
     drill_blocks: tuple[DrillBlock, ...] = ()
     drill_note: str = ""
     monitoring: Mapping[str, Any] | None = None
+    activities: tuple[Any, ...] = ()
 
     @property
     def latest(self) -> str | None:
@@ -265,11 +273,13 @@ def plan_workbook(inputs: WorkbookInputs) -> WorkbookPlan:
         for r in flagged
     )
     action_plan = tuple(_action_block(r, prompts) for r in flagged)
+    activities = _activities(inputs, results, years, root_causes, prompts)
     sheets = (
         _sheet("Disproportionality", [str(k) for k in found["finding_id"]]),
         _sheet("Indicators", [cell_text(k) for k in indicators[layout.KEY_HEADER]]),
         _sheet("Root Causes", [row.key for b in root_causes for row in b.rows]),
         _sheet("Action Plan", [row.key for b in action_plan for row in b.rows]),
+        *(_sheet(a.name, list(a.keys)) for a in activities),
     )
     return WorkbookPlan(
         inputs=inputs,
@@ -283,13 +293,49 @@ def plan_workbook(inputs: WorkbookInputs) -> WorkbookPlan:
         choices={
             "status": layout.STATUS_CHOICES,
             "supported": tuple(str(s) for s in prompts["supported_choices"]),
+            "root_cause": root_cause_choices(root_causes),
+            "compliant": COMPLIANT_CHOICES,
         },
         generated=_generated_at(inputs.generated_at),
         sheets=sheets,
         drill_blocks=drill_blocks,
         drill_note=drill_note,
         monitoring=monitoring,
+        activities=activities,
     )
+
+
+def _activities(
+    inputs: WorkbookInputs,
+    results: pd.DataFrame,
+    years: tuple[str, ...],
+    root_causes: tuple[FindingBlock, ...],
+    prompts: Mapping[str, Any],
+) -> tuple[Any, ...]:
+    """The CIM activity sheets of the LEA (:func:`cimrca.workbook.activities.plan_activities`)."""
+    first, run = identification_run(results)
+    continuing = (
+        f"Significantly disproportionate {run} school years in a row, first identified in {first}."
+        if run >= 2
+        else ""
+    )
+    return plan_activities(
+        years[-1] if years else None,
+        f"{inputs.lea_name} ({inputs.lea_id})",
+        root_causes,
+        fraction=float(prompts["action_plan"]["cceis_reservation_fraction"]),
+        continuing=continuing,
+    )
+
+
+def root_cause_choices(blocks: tuple[FindingBlock, ...]) -> tuple[str, ...]:
+    """The root-cause drop-down of Action Plan and CCEIS Plan: every Root Causes entry but the
+    problem of practice, as ``<key> <step>`` (the writer adds the team's text to each).
+
+    cim_workbook.md section 2: the Action Plan's root cause is picked from the LEA's Root
+    Causes entries.
+    """
+    return tuple(f"{row.key} {row.step}" for b in blocks for row in b.rows[1:])
 
 
 def workbook_keys(inputs: WorkbookInputs) -> list[tuple[str, str]]:
@@ -511,6 +557,8 @@ def _root_cause_block(
     steps += fishbone
     steps += [(f"Five whys {i}", str(q)) for i, q in enumerate(prompts["five_whys"], start=1)]
     steps += [(f"Hypothesis {i}", str(q)) for i, q in enumerate(prompts["hypotheses"], start=1)]
+    if finding.get("kind") != "indicator" and prompts.get("factors_prompt"):
+        steps.append(("Root-cause factors", str(prompts["factors_prompt"])))
     rows = tuple(
         EntryRow(
             key=layout.root_cause_key(finding["finding_id"], n),

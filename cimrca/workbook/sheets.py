@@ -15,7 +15,17 @@ import pandas as pd
 from .. import layout
 from ..codes import CATEGORY_LABELS, RACE_LABELS, REASON_LABELS
 from ..errors import WorkbookError
-from ..findings import RATIO_PREFIX, finding_history
+from ..findings import RATIO_PREFIX, finding_history, identification_run
+from ..statements import (
+    CCEIS_REPORT,
+    CCEIS_SPEND,
+    CCEIS_WHO,
+    CONTINUING_DUTY,
+    GLOSSARY,
+    PROFILE_CONFIRM,
+    ROOT_CAUSES_SENTENCE,
+    plain_reason,
+)
 from .cells import HEADER_ROW, Cells
 from .plan import WorkbookPlan
 from .wording import (
@@ -31,7 +41,15 @@ from .wording import (
 if TYPE_CHECKING:  # pragma: no cover
     from xlsxwriter.worksheet import Worksheet
 
-__all__ = ["summary", "disproportionality", "indicators", "drill_down", "charts", "parameters"]
+__all__ = [
+    "summary",
+    "disproportionality",
+    "indicators",
+    "drill_down",
+    "charts",
+    "parameters",
+    "glossary",
+]
 
 _SUMMARY_WIDTH = 110  # characters of the Summary's text column
 _CHART_MAX_WIDTH_PX = 900  # charts are scaled down to at most this display width
@@ -43,17 +61,43 @@ _INDICATOR_PCT_CHANGE = frozenset({"change", "trend_slope", "trend_ci_low", "tre
 _INDICATOR_COUNTS = frozenset(
     {"numerator", "denominator", "consecutive_missed", "small_denominator_years"}
 )
+#: Plain headers of the Indicators columns (cim_workbook.md section 3); ``rate <year>`` and
+#: the rest are shown by :func:`cimrca.layout.display_header`.
+_INDICATOR_HEADERS = {
+    "label": "what it measures",
+    "state_rate": "State rate",
+    "met": "target met",
+    "consecutive_missed": "years missed in a row",
+    "change": "change from the year before",
+    "change_p_value": "chance of a change this large by chance alone (p-value)",
+    "trend_direction": "trend",
+    "trend_slope": "trend per year",
+    "trend_ci_low": "trend per year, 95% interval low",
+    "trend_ci_high": "trend per year, 95% interval high",
+    "small_denominator": "few students",
+    "small_denominator_years": "years with few students",
+}
 _SHEET_GUIDE = {
     "Disproportionality": "one row per finding, with year-by-year ratios; review status "
     "and notes go in the yellow columns",
-    "Indicators": "SPP/APR indicators: rate by year, target, met or not, trend",
+    "Indicators": "SPP/APR indicators and other measures: rate by year, target, met or not, trend",
     "Drill-Down": "the counts behind each finding, by year, and supplementary measures",
     "Charts": "ratio and indicator trends",
     "Root Causes": "problem of practice, fishbone, five whys and hypotheses per finding: "
     "disproportionality above the threshold and indicators behind the monitoring level or "
     "below target (yellow cells for the team)",
-    "Action Plan": "activities, owners, timelines, resources (CCEIS) and progress measures",
+    "Action Plan": "per root cause (a drop-down of the Root Causes entries): SMART goal, "
+    "baseline, target, activity, owner, timeline, resources, implementation and outcome "
+    "measures",
     "Parameters": "the profile, data set and code version behind every number",
+    "CIM Team": "the CIM team and educational partners (every LEA with a finding)",
+    "Policies Review": "policies, practices and procedures to review, by the findings' areas",
+    "Infrastructure": "the LEA's initiatives the plan builds on",
+    "Parent Input": "how families were heard, the themes and the root causes they inform",
+    "Case Study": "de-identified student record review (significantly disproportionate LEAs)",
+    "CCEIS Plan": "allocations, the 15% reservation (a formula), budget, target population, "
+    "reporting (significantly disproportionate LEAs)",
+    "Glossary": "the words of this workbook in plain language",
 }
 
 
@@ -84,7 +128,7 @@ def summary(c: Cells, ws: Worksheet, plan: WorkbookPlan) -> None:
         _status_lines(plan),
         _level_lines(plan),
         [
-            ("Profile", profile_text(inp.profile), "value"),
+            ("Profile", f"{profile_text(inp.profile)} {PROFILE_CONFIRM}", "value"),
             ("Data set", (inp.dataset_name or "(unnamed)")
              + (" (synthetic)" if inp.is_synthetic else ""), "value"),
             ("Made", f"{plan.generated} with cimrca {inp.code_version}".strip(), "value"),
@@ -96,7 +140,10 @@ def summary(c: Cells, ws: Worksheet, plan: WorkbookPlan) -> None:
         row += 1
     ws.write_string(row, 0, "Sheets", c.f["label"])
     row += 1
+    has = {a.name for a in plan.activities}
     for name, what in _SHEET_GUIDE.items():
+        if name in layout.CIM_SHEETS and name not in has:
+            continue
         row = _summary_line(c, ws, row, name, what, "value")
     ws.hide_gridlines(2)
     c.finish(ws, None, landscape=False)
@@ -141,10 +188,19 @@ def _status_lines(plan: WorkbookPlan) -> list[tuple[str, str, str]]:
         out += [("", "- " + finding_sentence(r), "value") for r in ident.to_dict("records")]
         frac = plan.prompts["action_plan"]["cceis_reservation_fraction"]
         out.append((
-            "", f"Identification requires the LEA to reserve {frac:.0%} of its IDEA Part B "
-            "funds for comprehensive coordinated early intervening services (CCEIS, 34 CFR "
-            "300.646(d)) and to review its policies, practices and procedures.", "value",
+            "", f"Identification requires the LEA to review its policies, practices and "
+            f"procedures (34 CFR 300.646(c)), to identify and address the factors behind the "
+            f"finding, and to reserve {frac:.0%} of its IDEA Part B funds (sections 611 and "
+            "619) for comprehensive coordinated early intervening services (CCEIS, 34 CFR "
+            f"300.646(d); CCEIS Plan sheet). {ROOT_CAUSES_SENTENCE}", "value",
         ))  # fmt: skip
+        out.append(("CCEIS", f"{CCEIS_WHO} {CCEIS_SPEND} {CCEIS_REPORT}", "value"))
+        first, run = identification_run(plan.results)
+        if run >= 2:
+            out.append((
+                "Continuing LEA", f"Significantly disproportionate {run} school years in a row, "
+                f"first identified in {first}. {CONTINUING_DUTY}", "value_bold",
+            ))  # fmt: skip
     else:
         out.append((
             "Monitoring status",
@@ -154,8 +210,8 @@ def _status_lines(plan: WorkbookPlan) -> list[tuple[str, str, str]]:
         ))  # fmt: skip
     flagged = f[f["level"] == "flagged"]
     if len(flagged):
-        out.append(("Above the threshold", f"{len(flagged)} more in {yr}, not (yet) identified:",
-                    "value"))  # fmt: skip
+        out.append(("Disproportionate", f"{len(flagged)} more above the threshold in {yr}, "
+                    "not (yet) significantly disproportionate:", "value"))  # fmt: skip
         out += [("", "- " + finding_sentence(r), "value") for r in flagged.to_dict("records")]
     watch = f[f["level"] == "watch"]
     if len(watch):
@@ -199,7 +255,8 @@ def _level_lines(plan: WorkbookPlan) -> list[tuple[str, str, str]]:
         ),
         ("Reasons", "", "value"),
     ]
-    reasons = [r.strip() for r in str(row.get("reasons", "") or "").split("; ") if r.strip()]
+    reasons = [plain_reason(r.strip()) for r in str(row.get("reasons", "") or "").split("; ")
+               if r.strip()]  # fmt: skip
     out[-1] = ("Reasons", "- " + reasons[0] if reasons else "none recorded", "value")
     out += [("", "- " + r, "value") for r in reasons[1:]]
     out.append(("", OFFICIAL_LEVEL_NOTE, "value"))
@@ -215,9 +272,9 @@ def _disproportionality_columns(found: pd.DataFrame, show_rp: bool) -> list[tupl
         (layout.KEY_HEADER, 26), ("category", 30), ("group", 20), ("finding", 13),
         *[(c, 8) for c in ratio_cols],
         ("threshold", 9), ("ratio type", 11), ("reason not calculated", 11),
-        ("consecutive years", 11), ("identified", 10),
+        ("consecutive years", 11), ("significantly disproportionate", 15),
         *([("reasonable progress", 11)] if show_rp else []),
-        ("students over threshold", 10), (layout.PREVIOUS_NOTE_HEADER, 36),
+        ("students over the threshold", 10), (layout.PREVIOUS_NOTE_HEADER, 36),
         ("status", 20), ("consultant_note", 50), ("reviewer", 16), ("reviewed_on", 13),
     ]  # fmt: skip
 
@@ -233,9 +290,13 @@ def disproportionality(c: Cells, ws: Worksheet, plan: WorkbookPlan) -> None:
         f"Disproportionality findings, {plan.inputs.lea_name} ({plan.inputs.lea_id}), "
         f"{latest or 'no data'}",
         f"Every category and group whose {latest or ''} ratio is at least "
-        f"{p.watch_fraction:g} x the threshold. Ratios above the threshold are bold red. "
-        "Yellow columns are for the reviewer; other cells are locked (Review > Unprotect "
-        "Sheet, no password).",
+        f"{p.watch_fraction:g} x the threshold. Ratios above the threshold are bold red: a "
+        "year above it is disproportionate; significantly disproportionate is the "
+        "determination, after the consecutive years the profile requires. 'Students over the "
+        "threshold' is the size of the gap, not a target for identifying fewer students (34 "
+        "CFR 300.646(f): nothing permits practices that violate child find or FAPE). Yellow "
+        "columns are for the reviewer; other cells are locked (Review > Unprotect Sheet, no "
+        "password).",
     )
     hdr = HEADER_ROW
     c.header(ws, hdr, columns, entry)
@@ -283,11 +344,12 @@ def _finding_cells(
     c.text(ws, row, col_of["ratio type"], ratio_type)
     c.text(ws, row, col_of["reason not calculated"], r["reason"])
     c.number(ws, row, col_of["consecutive years"], r["consecutive_years"], "count")
-    c.text(ws, row, col_of["identified"], bool(r["significantly_disproportionate"]))
+    sd = bool(r["significantly_disproportionate"])
+    c.text(ws, row, col_of["significantly disproportionate"], sd)
     if show_rp:
         c.text(ws, row, col_of["reasonable progress"], r["reasonable_progress"])
     over_n = r["students_over_threshold"]
-    c.number(ws, row, col_of["students over threshold"], over_n, "count")
+    c.number(ws, row, col_of["students over the threshold"], over_n, "count")
 
 
 # ---------------------------------------------------------------------------- Indicators
@@ -314,7 +376,7 @@ def _indicator_columns(data_cols: list[str], kinds: dict[str, str]) -> list[tupl
              "bool": 11}  # fmt: skip
     columns: list[tuple[str, float]] = [(layout.KEY_HEADER, 24)]
     for col in data_cols[1:]:
-        shown = str(col).replace("_", " ")
+        shown = _INDICATOR_HEADERS.get(str(col), str(col))
         longest = max(len(word) for word in shown.split()) if shown.strip() else 0
         base = width["label"] if col == "label" else width[kinds[col]]
         columns.append((shown, max(base, longest + 2)))
@@ -329,7 +391,7 @@ def indicators(c: Cells, ws: Worksheet, plan: WorkbookPlan) -> None:
     entry = layout.ANNOTATION_COLUMNS[sheet]
     c.heading(
         ws,
-        f"SPP/APR indicators, {plan.inputs.lea_name} ({plan.inputs.lea_id})",
+        f"SPP/APR indicators and other measures, {plan.inputs.lea_name} ({plan.inputs.lea_id})",
         "One row per indicator: rate by year, target, met or not, trend. Yellow columns are "
         "for the reviewer; other cells are locked (no password).",
     )
@@ -389,10 +451,10 @@ _DRILL_COLUMNS: tuple[tuple[str, float, str, str], ...] = (
     ("ratio", 8, "ratio", "ratio"),
     ("reason not calculated", 24, "reason_label", "text"),
     ("threshold", 9, "threshold", "ratio"),
-    ("flagged", 8, "exceeds_threshold", "text"),
+    ("above the threshold", 10, "exceeds_threshold", "text"),
     ("consecutive years", 11, "consecutive_years", "count"),
-    ("identified", 10, "significantly_disproportionate", "text"),
-    ("students over threshold", 11, "students_over_threshold", "count"),
+    ("significantly disproportionate", 15, "significantly_disproportionate", "text"),
+    ("students over the threshold", 11, "students_over_threshold", "count"),
     ("weighted risk ratio", 10, "weighted_risk_ratio", "ratio"),
     ("risk difference", 10, "risk_difference", "pct2"),
     ("composition", 11, "composition", "pct"),
@@ -503,7 +565,7 @@ def _where_in_the_lea(c: Cells, ws: Worksheet, row: int, plan: WorkbookPlan) -> 
         row = c.band(ws, row, block.title, widths, "block")
         row = c.band(ws, row, block.sentence, widths, "block_note")
         for col, (name, _, _) in enumerate(_WHERE_COLUMNS):
-            ws.write_string(row, col, name, c.f["header"])
+            ws.write_string(row, col, layout.display_header(name), c.f["header"])
         c.fit_row(ws, row, [(name, widths[i]) for i, (name, _, _) in enumerate(_WHERE_COLUMNS)])
         row += 1
         for rec in block.slices.to_dict("records"):
@@ -570,20 +632,45 @@ def charts(c: Cells, ws: Worksheet, plan: WorkbookPlan) -> None:
 # ---------------------------------------------------------------------------- Parameters
 
 
+#: Plain names of the profile's keys on Parameters (cim_workbook.md section 3); a key not
+#: listed is shown by :func:`cimrca.layout.display_header`.
+_PARAMETER_LABELS = {
+    "name": "Profile",
+    "min_cell": "Minimum cell",
+    "min_n": "Minimum n-size",
+    "years_required": "Consecutive years required",
+    "reasonable_progress_min_decrease": "Reasonable progress: smallest decrease",
+    "suppress_public_counts_below": "Public counts suppressed below",
+    "watch_fraction": "Findings listed from (share of the threshold)",
+    "skip_years": "School years set aside",
+    "small_lea_max_swd": "Small LEA: at most this many students with disabilities",
+    "min_denominator": "Smallest denominator for an indicator finding",
+}
+
+
+def _parameter_label(key: str) -> str:
+    return _PARAMETER_LABELS.get(key) or layout.display_header(key)
+
+
 def _parameter_rows(plan: WorkbookPlan) -> list[tuple[str, Any]]:
     """Profile values, then the LEA, data set, prompts file (name and hash) and code version."""
     inp = plan.inputs
     rows: list[tuple[str, Any]] = []
     for key, value in inp.profile.to_dict().items():
+        label = _parameter_label(key)
         if isinstance(value, dict):
-            rows += [(f"{key} ({cat})", v) for cat, v in value.items()]
+            rows += [
+                (f"{label} ({CATEGORY_LABELS.get(cat) or _parameter_label(str(cat))})", v)
+                for cat, v in value.items()
+            ]
         elif isinstance(value, list):
-            rows.append((key, ", ".join(map(str, value)) if value else "(none)"))
+            shown = [CATEGORY_LABELS.get(str(v), str(v)) for v in value]
+            rows.append((label, "; ".join(shown) if value else "(none)"))
         else:
-            rows.append((key, value))
+            rows.append((label, value))
     return rows + [
-        ("lea_id", inp.lea_id),
-        ("lea_name", inp.lea_name),
+        ("LEA code", inp.lea_id),
+        ("LEA name", inp.lea_name),
         ("data set", inp.dataset_name),
         ("synthetic data", bool(inp.is_synthetic)),
         ("school years", ", ".join(plan.years)),
@@ -599,7 +686,7 @@ def parameters(c: Cells, ws: Worksheet, plan: WorkbookPlan) -> None:
     """What every number of the workbook was computed with."""
     c.heading(ws, "Parameters", "What every number of this workbook was computed with.")
     hdr = HEADER_ROW
-    c.header(ws, hdr, [("parameter", 34), ("value", 70)])
+    c.header(ws, hdr, [("parameter", 44), ("value", 70)])
     row = hdr + 1
     for name, value in _parameter_rows(plan):
         c.text(ws, row, 0, name, "text")
@@ -610,6 +697,28 @@ def parameters(c: Cells, ws: Worksheet, plan: WorkbookPlan) -> None:
         else:
             c.text(ws, row, 1, value, "text")
             c.fit_row(ws, row, [(cell_text(value), 70)])
+        row += 1
+    ws.freeze_panes(hdr + 1, 0)
+    c.finish(ws, hdr, landscape=False)
+
+
+# ---------------------------------------------------------------------------- Glossary
+
+
+def glossary(c: Cells, ws: Worksheet, plan: WorkbookPlan) -> None:
+    """The words of the workbook in plain language (cim_workbook.md section 3)."""
+    c.heading(
+        ws,
+        "Glossary",
+        "The words this workbook uses, in plain language, with the rule each comes from.",
+    )
+    hdr = HEADER_ROW
+    c.header(ws, hdr, [("term", 30), ("meaning", 100)])
+    row = hdr + 1
+    for term, meaning in GLOSSARY:
+        c.text(ws, row, 0, term, "value_bold")
+        c.text(ws, row, 1, meaning, "text")
+        c.fit_row(ws, row, [(meaning, 100)])
         row += 1
     ws.freeze_panes(hdr + 1, 0)
     c.finish(ws, hdr, landscape=False)

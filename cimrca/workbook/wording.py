@@ -35,7 +35,7 @@ __all__ = [
 
 LEVEL_LABELS = {
     "identified": "Identified",
-    "flagged": "Flagged (above threshold)",
+    "flagged": "Disproportionate (above the threshold)",
     "watch": "Approaching threshold",
 }
 RATIO_TYPE_LABELS = {
@@ -45,7 +45,7 @@ RATIO_TYPE_LABELS = {
 }
 COMPARISON_LABELS = {
     "risk_ratio": "LEA: all other groups",
-    "alternate_risk_ratio": "State: all other groups",
+    "alternate_risk_ratio": "State: children of all other racial or ethnic groups",
     "not_calculated": "none",
 }
 

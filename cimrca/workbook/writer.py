@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,7 @@ import pandas as pd
 from .. import layout
 from ..atomic import atomic_path
 from ..errors import WorkbookError
-from . import cim, sheets
+from . import activities, cim, sheets
 from .cells import HEADER_ROW, Cells, new_workbook
 from .plan import WorkbookInputs, WorkbookPlan, plan_workbook, workbook_filename
 from .wording import cell_text
@@ -19,7 +20,15 @@ from .wording import cell_text
 if TYPE_CHECKING:  # pragma: no cover
     from xlsxwriter.worksheet import Worksheet
 
-__all__ = ["write_workbook", "SHEET_WRITERS", "EXTRA_SHEET_WRITERS", "bounded_text", "CUT_MARKER"]
+__all__ = [
+    "write_workbook",
+    "SHEET_WRITERS",
+    "EXTRA_SHEET_WRITERS",
+    "NOTE_SHEET_WRITERS",
+    "ExtraSheet",
+    "bounded_text",
+    "CUT_MARKER",
+]
 
 SheetWriter = Callable[[Cells, "Worksheet", WorkbookPlan], None]
 
@@ -73,6 +82,28 @@ def bounded_text(text: str, *, keep: str = "head", limit: int = MAX_CELL_CHARS) 
     if keep == "tail":
         return CUT_MARKER + "\n" + text[-room:]
     return text[:room] + "\n" + CUT_MARKER
+
+
+@dataclass(frozen=True)
+class ExtraSheet:
+    """A sheet after the eight: whether ``plan`` has it, and its writer."""
+
+    applies: Callable[[WorkbookPlan], bool]
+    write: SheetWriter
+
+
+#: The sheets after the eight, in workbook order (cim_workbook.md sections 1 and 3), before
+#: ``Orphaned annotations`` and the hidden ``Lists``.
+EXTRA_SHEET_WRITERS: dict[str, ExtraSheet] = {
+    **{
+        name: ExtraSheet(
+            lambda plan, name=name: any(a.name == name for a in plan.activities),
+            activities.write_activity_sheet,
+        )
+        for name in layout.CIM_SHEETS
+    },
+    layout.GLOSSARY_SHEET: ExtraSheet(lambda plan: True, sheets.glossary),
+}
 
 
 def write_workbook(
@@ -195,8 +226,11 @@ def _write(
     worksheets = {name: wb.add_worksheet(name) for name in layout.SHEETS}
     for name, ws in worksheets.items():
         SHEET_WRITERS[name](c, ws, plan)
-    for name, write_extra in EXTRA_SHEET_WRITERS.items():
-        write_extra(c, extras.get(name))
+    for name, writer in EXTRA_SHEET_WRITERS.items():
+        if writer.applies(plan):
+            writer.write(c, wb.add_worksheet(name), plan)
+    for name, write_notes in NOTE_SHEET_WRITERS.items():
+        write_notes(c, extras.get(name))
     _lists(c, plan)
     worksheets["Summary"].activate()
     wb.close()
@@ -249,6 +283,7 @@ def _text_table(c: Cells, ws: Worksheet, frame: pd.DataFrame, wide: set[str]) ->
         texts = []
         for col, (name, width) in enumerate(columns):
             v = bounded_text(cell_text(rec[name]), keep="tail" if name == "history" else "head")
+            v = layout.display_header(v) if name == "column" and v else v
             c.text(ws, row, col, v, "text")
             texts.append((v, width))
         c.fit_row(ws, row, texts)
@@ -259,13 +294,13 @@ def _text_table(c: Cells, ws: Worksheet, frame: pd.DataFrame, wide: set[str]) ->
 
 #: Headers of the ``Conflicts`` sheet, by column of ``cimrca.annotations.CONFLICT_COLUMNS``.
 CONFLICT_HEADERS: dict[str, str] = {
-    "sheet": "sheet",
-    "finding_id": "finding_id",
-    "column": "column",
-    "workbook_value": "kept in the cell (typed in this workbook)",
-    "store_value": "other value (not in the cell)",
-    "store_source": "other value came from",
-    "detected_at": "found at (UTC)",
+    "sheet": "Sheet",
+    "finding_id": "Finding ID",
+    "column": "Column",
+    "workbook_value": "Kept in the cell (typed in this workbook)",
+    "store_value": "Other value (not in the cell)",
+    "store_source": "Other value came from",
+    "detected_at": "Found at (UTC)",
 }
 
 
@@ -273,7 +308,9 @@ def _conflicts(c: Cells, conflicts: pd.DataFrame | None) -> None:
     """``Conflicts``: cells changed both here and in the store; the value kept and the other."""
     if conflicts is None or conflicts.empty:
         return
-    frame = conflicts.reindex(columns=list(CONFLICT_HEADERS)).rename(columns=CONFLICT_HEADERS)
+    frame = conflicts.reindex(columns=list(CONFLICT_HEADERS))
+    frame = frame.assign(column=frame["column"].map(layout.display_header))
+    frame = frame.rename(columns=CONFLICT_HEADERS)
     ws = c.wb.add_worksheet(layout.CONFLICTS_SHEET)
     c.heading(
         ws,
@@ -286,9 +323,10 @@ def _conflicts(c: Cells, conflicts: pd.DataFrame | None) -> None:
     _text_table(c, ws, frame, set(list(CONFLICT_HEADERS.values())[3:5]))
 
 
-#: Sheets written after the eight when there is something to show, in order (outputs.md
-#: sections 5 and 5.1): each takes the cells helper and its frame (``None``: no sheet).
-EXTRA_SHEET_WRITERS: dict[str, Callable[[Cells, pd.DataFrame | None], None]] = {
+#: Sheets of notes written after the CIM sheets and the glossary when there is something to
+#: show, in order (outputs.md sections 5 and 5.1): each takes the cells helper and its frame
+#: (``None``: no sheet).
+NOTE_SHEET_WRITERS: dict[str, Callable[[Cells, pd.DataFrame | None], None]] = {
     layout.CONFLICTS_SHEET: _conflicts,
     layout.ORPHANS_SHEET: _orphans,
 }
@@ -298,8 +336,22 @@ def _lists(c: Cells, plan: WorkbookPlan) -> None:
     """The hidden ``Lists`` sheet: one column per drop-down list (Cells.lists_ranges)."""
     ws = c.wb.add_worksheet(layout.LISTS_SHEET)
     for col, (name, values) in enumerate(plan.choices.items()):
-        ws.write_string(0, col, name)
+        ws.write_string(0, col, layout.display_header(name))
         for i, v in enumerate(values, start=1):
-            ws.write_string(i, col, v)
+            ws.write_string(i, col, _choice_text(c, name, v))
     ws.hide()
     c.protect(ws)
+
+
+#: Longest text of a root-cause choice (the key, the step and the start of the team's text).
+_CHOICE_CHARS = 160
+
+
+def _choice_text(c: Cells, name: str, value: str) -> str:
+    """A drop-down choice; a root cause gets the team's text (its stored ``response``)."""
+    if name != "root_cause":
+        return value
+    key = value.split(" ", 1)[0]
+    response = " ".join(c.annotations.get(("Root Causes", key, "response"), "").split())
+    text = f"{value}: {response}" if response else value
+    return text if len(text) <= _CHOICE_CHARS else text[: _CHOICE_CHARS - 3] + "..."
