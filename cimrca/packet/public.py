@@ -307,7 +307,7 @@ def _public_reason(reason: str, below: int) -> str:
             else m.group(0).replace(m.group(1), suppressed_text(below))
         )
 
-    text = re.sub(r"students with disabilities (\d[\d,]*)", count, reason)
+    text = re.sub(r"students with disabilities (\d{1,3}(?:,\d{3})+|\d+)", count, reason)
     # "missed the target on 9 indicators: 1, 2, 3A_MATH": a bare code is an indicator
     text = re.sub(r"(?<=: |, )(\d{1,2})(?=,|$| \()", r"Indicator \1", text)
     return _words(text, below)
