@@ -62,6 +62,8 @@ _EXPORTS = {
     "suppress_packet": "suppression",
     "scan_public_text": "suppression",
     "recoverable": "suppression",
+    "spell_small_numbers": "suppression",
+    "write_public_packet": "packet",
     "CimrcaError": "errors",
     "DataValidationError": "errors",
     "ProfileError": "errors",

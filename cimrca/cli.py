@@ -176,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="only the LEAs required to complete CIM in the latest year (monitoring.csv); "
         "combines with --lea, --selpa and --shard",
     )
+    p.add_argument(
+        "--public",
+        action="store_true",
+        help="also write each LEA's packet for sharing (leas/<lea>/<lea>_public.html and "
+        "_public_findings.json): small counts suppressed (profile key "
+        "suppress_public_counts_below), no notes",
+    )
     p.set_defaults(handler=_cmd_batch)
 
     # --- annotations --------------------------------------------------------------------------

@@ -64,6 +64,21 @@ class LeaFiles:
         """Every file a finished packet leaves (those written atomically)."""
         return (self.notebook, self.html, self.workbook, self.findings)
 
+    @property
+    def public_html(self) -> Path:
+        """The public packet: small counts suppressed, nothing internal (README "Sharing")."""
+        return self.folder / f"{self.name}_public.html"
+
+    @property
+    def public_findings(self) -> Path:
+        """The public packet's machine-readable findings, suppressed like its HTML."""
+        return self.folder / f"{self.name}_public_findings.json"
+
+    @property
+    def public_outputs(self) -> tuple[Path, ...]:
+        """The files of the public packet (written only for the ``public`` audience)."""
+        return (self.public_html, self.public_findings)
+
 
 @dataclass(frozen=True)
 class OutputLayout:

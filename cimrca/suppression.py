@@ -67,6 +67,7 @@ __all__ = [
     "INDICATOR_INPUT_COLUMNS",
     "scan_public_text",
     "recoverable",
+    "spell_small_numbers",
 ]
 
 #: Display of a count hidden only so that a small count cannot be recovered by subtraction.
@@ -1077,3 +1078,40 @@ def recoverable(frame: pd.DataFrame, relations: pd.DataFrame, *, below: int) -> 
                 for cell, _ in unknown:
                     found.append((relation, cell, rest // len(unknown), "bounds"))
     return pd.DataFrame(found, columns=["relation", "cell", "recovered", "how"])
+
+
+_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def spell_small_numbers(text: str, *, below: int, allow: Iterable[str] = ()) -> str:
+    """``text`` with every number :func:`scan_public_text` would flag written in words.
+
+    For texts whose numbers are not counts (years in a row, numbers of indicators or schools,
+    "10 days or fewer" in a category's name): "five years in a row" reads as well as
+    "5 years" and cannot be mistaken for a count. The numbers the scanner passes (school
+    years, decimals, percentages, codes, citations, the text "10 or fewer", phrases matching
+    ``allow``) are left as they are. Numbers above ten keep their digits (``below`` is at most
+    eleven in practice; a larger one spells up to ten and leaves the rest, which the scanner
+    then reports).
+
+    Examples
+    --------
+    >>> spell_small_numbers("disproportionate (5 years); missed 8 of 17 targets", below=11)
+    'disproportionate (five years); missed eight of 17 targets'
+    """
+    patterns = [re.compile(re.escape(suppressed_text(below))), *_NOT_COUNTS]
+    patterns += [re.compile(a) for a in allow]
+    keep = np.zeros(len(text), dtype=bool)
+    for pattern in patterns:
+        for m in pattern.finditer(text):
+            keep[m.start() : m.end()] = True
+    out, last = [], 0
+    for m in _NUMBER.finditer(text):
+        token = m.group(1)
+        value = int(token.replace(",", ""))
+        if keep[m.start()] or (len(token) > 1 and token.startswith("0")):
+            continue
+        if 1 <= value <= min(below - 1, len(_WORDS) - 1):
+            out += [text[last : m.start()], _WORDS[value]]
+            last = m.end()
+    return "".join([*out, text[last:]])

@@ -17,7 +17,7 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 PARAMETERS = {
     "lea_packet.ipynb": (
         "lea_id", "data_dir", "out_dir", "profile", "results_path", "indicators_path",
-        "annotations_db", "annotations_json", "monitoring_path",
+        "annotations_db", "annotations_json", "monitoring_path", "audience",
     ),
     "state_overview.ipynb": ("data_dir", "profile", "results_path", "out_dir", "monitoring_path"),
 }  # fmt: skip

@@ -133,7 +133,7 @@ def _clear_leftovers(out: OutputLayout, leas: list[str], *, state_overview: bool
         packets.append(out.state_overview)
     for files in packets:
         files.running_notebook.unlink(missing_ok=True)
-        for path in files.outputs:
+        for path in (*files.outputs, *files.public_outputs):
             remove_stale_temps(path)
 
 
@@ -173,6 +173,7 @@ class _Run:
         self.hashes: dict[str, str] = {}
         self.progress = _Progress(0)
         self.state_digest = ""
+        self.public = False
 
     def inputs_hash(self, lea: str, annotations: pd.DataFrame) -> str:
         """Everything the LEA's packet shows (outputs.md section 3), hashed."""
@@ -199,6 +200,7 @@ class _Run:
                 not force
                 and lea in manifest.index
                 and unchanged(self.out, lea, manifest.loc[lea], digest)
+                and self._public_present(lea)
             ):
                 row = manifest.loc[lea].to_dict()
                 skipped.append({**row, "lea_id": lea, "status": "skipped", "seconds": "0"})
@@ -211,6 +213,10 @@ class _Run:
             self.summary.skipped.append(row["lea_id"])
             self.progress.update(row["lea_id"], "skipped", 0.0)
         return to_run
+
+    def _public_present(self, lea: str) -> bool:
+        """With ``--public``, an LEA is redone unless its public packet is there too."""
+        return not self.public or all(p.is_file() for p in self.out.lea(lea).public_outputs)
 
     def state_overview_task(
         self, state_nb: Path, *, force: bool, kernel: str, timeout: float
@@ -260,6 +266,7 @@ class _Run:
             "annotations_db": "",
             "annotations_json": str(files.annotations_json),
             "monitoring_path": self._monitoring_path(),
+            "audience": "public" if self.public else "internal",
         }
         return LeaTask(
             key=lea, lea_id=lea, name=lea, notebook=str(packet_nb), folder=str(files.folder),
@@ -457,6 +464,7 @@ def run_batch(
     timeout: float = 600.0,
     kernel_name: str | None = None,
     cim_only: bool = False,
+    public: bool = False,
 ) -> BatchSummary:
     """Run the packet notebook for the chosen LEAs into ``out_dir`` (see :mod:`cimrca.batch`).
 
@@ -484,6 +492,12 @@ def run_batch(
         Build packets only for the LEAs with ``cim_required`` in the latest year of the
         monitoring table, intersected with ``lea_ids``, ``selpa`` and ``shard``; the summary
         says how many were left out and why. Needs a profile with a ``monitoring`` section.
+    public
+        Also write each LEA's public packet (``<lea>_public.html``,
+        ``<lea>_public_findings.json``: small counts suppressed, nothing internal;
+        :func:`cimrca.packet.write_public_packet`). The internal files are the same either
+        way. An LEA re-run without it loses the public packet an earlier run left, which would
+        no longer match.
 
     Returns
     -------
@@ -541,6 +555,7 @@ def run_batch(
         if cim_only:
             chosen, summary.left_out = _cim_only(ds, state, lea_ids, selpa, shard_t, chosen)
         run = _Run(out, state, chosen, store, packet_nb, summary)
+        run.public = public
         owns_overview = shard_t is None or shard_t[0] == 1
         _clear_leftovers(out, chosen, state_overview=owns_overview)
         to_run = run.plan(chosen, force=force)
@@ -619,6 +634,7 @@ def run_batch_cli(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         timeout=args.timeout,
         cim_only=args.cim_only,
+        public=args.public,
     )
     print(summary.text())
     return summary.exit_status

@@ -13,6 +13,8 @@ call into this package.
   :func:`consultant_notes_markdown`, :func:`next_steps_markdown`).
 - :mod:`~cimrca.packet.writers`: the workbook and the findings JSON beside the packet.
 - :mod:`~cimrca.packet.state`: the statewide overview.
+- :mod:`~cimrca.packet.public`: the packet an LEA can share (small counts suppressed), written
+  beside the packet when the notebook's ``audience`` is ``public``.
 
 Running the notebook and rendering its HTML live in :mod:`cimrca.runner`; the annotations the
 batch hands over in :mod:`cimrca.annotations`; indicator results on disk in
@@ -48,6 +50,13 @@ from .display import (
     summary_markdown,
 )
 from .markup import FIGURE_DPI, SYNTHETIC_MARK, MarkdownText, PngImage
+from .public import (
+    AUDIENCES,
+    public_payload,
+    public_tables,
+    render_public_html,
+    write_public_packet,
+)
 from .state import (
     StateOverview,
     level_counts_plot,
@@ -121,4 +130,9 @@ __all__ = [
     "level_counts_plot",
     "show_level_counts",
     "state_monitoring_markdown",
+    "AUDIENCES",
+    "public_tables",
+    "public_payload",
+    "render_public_html",
+    "write_public_packet",
 ]
