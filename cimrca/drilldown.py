@@ -428,8 +428,11 @@ def top_slices(drilldown: pd.DataFrame, *, n: int = 3) -> pd.DataFrame:
 def concentration_sentence(summary: pd.DataFrame) -> pd.Series:
     """The sentence of the HTML packet for each row of :func:`concentration`.
 
-    For example "3 of 14 schools account for 71% of the students over the threshold."; where
-    no slice is over the threshold's level, "No school is over the threshold's level.".
+    For example "3 of 14 schools account for 71% of the students over the threshold in the
+    schools above its level." The base is the sum of the parts above the threshold's level
+    (``top_share``), not the LEA's net figure that ``share`` divides by (other parts below the
+    level offset it, so shares of the net figure can add to more than 100%). Where no slice is
+    over the threshold's level, "No school is over the threshold's level.".
     """
     plural = {
         "school": ("school", "schools"),
@@ -446,7 +449,7 @@ def concentration_sentence(summary: pd.DataFrame) -> pd.Series:
         summary["top_slices"].astype(str) + " of " + summary["slices"].astype(str) + " "
         + noun_many + " " + verb + " for "
         + (summary["top_share"] * 100).round().fillna(0).astype(int).astype(str)
-        + "% of the students over the threshold."
+        + "% of the students over the threshold in the " + noun_many + " above its level."
     )  # fmt: skip
     none = "No " + noun_one + " is over the threshold's level."
     return text.where(summary["top_slices"] > 0, none).rename("sentence")

@@ -216,7 +216,10 @@ def test_concentration_sentence_and_top_slices(small):
     assert school["top_share"] == pytest.approx(1.0)
     assert school["top_labels"] == ["Alder Elementary"]
     sentence = concentration_sentence(summary[summary.index == school.name]).iloc[0]
-    assert sentence == "1 of 2 schools accounts for 100% of the students over the threshold."
+    assert sentence == (
+        "1 of 2 schools accounts for 100% of the students over the threshold in the schools "
+        "above its level."
+    )
     top = top_slices(drill, n=1)
     assert set(top["value"]) >= {"0100011", "6-8"}
 

@@ -708,7 +708,8 @@ def test_findings_json_drilldown_adds_up_to_the_leas_figures(sd_packet, tmp_path
     assert schools["value"].str.fullmatch(r"\d{7}").all()
     summary = {s["dimension"]: s for s in finding["drilldown_summary"]}
     assert summary["school"]["sentence"] == (
-        "2 of 38 schools account for 81% of the students over the threshold."
+        "2 of 38 schools account for 81% of the students over the threshold in the schools "
+        "above its level."
     )
     assert tuple(summary["school"]["top_labels"]) == SD_MIDDLE_SCHOOLS
     assert summary["grade_band"]["top_values"] == ["6-8"]
@@ -722,8 +723,8 @@ def test_drilldown_items_chart_and_sentences(sd_packet):
     assert bytes(items[1]).startswith(b"\x89PNG")
     assert items[1].alt.startswith("Students over the threshold by school")
     text = str(items[2])
-    assert ("**School**: 2 of 38 schools account for 81% of the students over the threshold: "
-            "Bittercress Grove Middle School and Greenmoss Creek Middle School.") in text  # fmt: skip
+    assert ("**School**: 2 of 38 schools account for 81% of the students over the threshold "
+            "in the schools above its level: Bittercress Grove Middle School and Greenmoss Creek Middle School.") in text  # fmt: skip
     assert "**Grade band**: 1 of 5 grade bands accounts for 97%" in text
 
 
@@ -783,7 +784,7 @@ def test_drilldown_in_the_html_packet_end_to_end(results_csv, tmp_path):
     assert _EMBEDDED_PNG.search(section)
     assert 'alt="Students over the threshold by school' in section
     visible = html.unescape(_strip_images(section))
-    assert "2 of 38 schools account for 81% of the students over the threshold" in visible
+    assert "2 of 38 schools account for 81% of the students over the threshold in the" in visible
     assert all(name in visible for name in SD_MIDDLE_SCHOOLS)
     data = json.loads(made["findings"].read_text(encoding="utf-8"))
     assert data["findings"][0]["drilldown"][0]["label"] == SD_MIDDLE_SCHOOLS[0]

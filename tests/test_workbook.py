@@ -690,7 +690,10 @@ def test_where_in_the_lea_block_read_back(drill_book, drill_inputs):
     texts = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
     assert "Where in the LEA" in texts
     sentence, body = _block(ws, "(2024-25:ident_ed:BL): by school")
-    assert sentence == "2 of 38 schools account for 81% of the students over the threshold."
+    assert sentence == (
+        "2 of 38 schools account for 81% of the students over the threshold in the schools "
+        "above its level."
+    )
     assert len(body) == 38
     names = [r[0].value for r in body]
     assert tuple(names[:2]) == SD_MIDDLE_SCHOOLS and all(names)
@@ -733,7 +736,8 @@ def test_root_causes_draft_names_the_two_middle_schools(drill_book, drill_inputs
     assert (
         "Where in the LEA: the students over the threshold are concentrated in "
         "Bittercress Grove Middle School and Greenmoss Creek Middle School (2 of 38 schools; "
-        "81% of the students over the threshold); grades 6-8 hold 97%." in draft
+        "81% of the students over the threshold in the schools above its level); grades 6-8 hold 97%."
+        in draft
     )
     # the existing sentence is kept, and the workbook shows the same draft
     plain = plan_workbook(replace_drill(drill_inputs, None)).root_causes[0].rows[0].prompt

@@ -120,7 +120,12 @@ def summary(c: Cells, ws: Worksheet, plan: WorkbookPlan) -> None:
         )  # fmt: skip
         ws.set_row(row, 40)
         row += 2
-    ws.write_string(row, 0, "Root-cause workbook: significant disproportionality", c.f["title"])
+    ws.write_string(
+        row,
+        0,
+        "CIM root-cause workbook: significant disproportionality, SPP/APR indicators and monitoring level",
+        c.f["title"],
+    )
     ws.set_row(row, 21)
     row += 2
     blocks = [

@@ -158,7 +158,8 @@ def drilldown_phrase(summary: pd.DataFrame, *, no_data: bool = False) -> str:
         k, n = int(school["top_slices"]), int(school["slices"])
         parts.append(
             f"the students over the threshold are concentrated in {_names(names)} ({k} of {n} "
-            f"schools; {_pct(school['top_share'])} of the students over the threshold)"
+            f"schools; {_pct(school['top_share'])} of the students over the threshold in the "
+            "schools above its level)"
             if k <= 3
             else f"the students over the threshold are spread over the schools: it takes {k} "
             f"of {n} schools, led by {_names(names[:3])}, to hold "
