@@ -39,5 +39,9 @@ def test_reset_clears_names_outputs_and_counter_but_keeps_modules():
         # names and outputs gone, imported modules kept (IPython may add its own notices)
         assert "[] 0 True" in "".join(out).splitlines()
         assert count == 1  # the next notebook's first cell is numbered 1
+        # parallel workers' kernels share no history database (its lock notices would be
+        # printed into a packet)
+        out, _ = run(kernel, "print(get_ipython().history_manager.enabled)")
+        assert "False" in "".join(out).splitlines()
     finally:
         kernel.shutdown()

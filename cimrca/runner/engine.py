@@ -164,6 +164,10 @@ def _kernel_log(folder: Path):
     return open(path, "ab")
 
 
+#: IPython options of every warm kernel.
+_KERNEL_ARGUMENTS = ["--HistoryManager.enabled=False"]
+
+
 def _kernel_manager(kernel_name: str) -> tuple[Any, bool]:
     """A KernelManager whose files live in :func:`kernel_dir`; whether it uses IPC."""
     from jupyter_client.manager import KernelManager
@@ -239,7 +243,9 @@ class WarmKernel:
                     # the kernel's own log (start-up notices, crashes) goes to a file, not the
                     # batch's terminal; cell errors still reach papermill as messages
                     with _kernel_log(Path(km.connection_file).parent) as log:
-                        km.start_kernel(stderr=log)  # the kernel holds its own copy
+                        # no input history: kernels of parallel workers would share one
+                        # history database and print its lock notices into a packet
+                        km.start_kernel(stderr=log, extra_arguments=_KERNEL_ARGUMENTS)
                 kc = km.client()
                 kc.start_channels()
                 kc.wait_for_ready(timeout=self.startup_timeout)
