@@ -191,7 +191,9 @@ def test_summary_of_lea_flagged_two_years(results_csv):
     assert "above the threshold 2 years in a row (1 more year would lead to identification)" in (
         text
     )
-    assert "no CCEIS reservation is required" in cp.next_steps_markdown(p)
+    steps = cp.next_steps_markdown(p)
+    assert "no CCEIS reservation for significant disproportionality is required" in steps
+    assert "Monitoring level Targeted 3: the LEA completes CIM" in steps
 
 
 def test_findings_table(sd_packet):
@@ -788,3 +790,17 @@ def test_drilldown_in_the_html_packet_end_to_end(results_csv, tmp_path):
     assert all(name in visible for name in SD_MIDDLE_SCHOOLS)
     data = json.loads(made["findings"].read_text(encoding="utf-8"))
     assert data["findings"][0]["drilldown"][0]["label"] == SD_MIDDLE_SCHOOLS[0]
+
+
+def test_intensive_lea_is_told_what_cim_asks_and_its_indicator_findings_are_in_the_json():
+    # data/sample/README.md: 4764943 is Intensive 1 in 2024-25, not significantly disproportionate
+    p = cp.load_packet("4764943", data_dir=SAMPLE)
+    steps = cp.next_steps_markdown(p)
+    assert "no action on significant disproportionality is required" in steps
+    assert "Monitoring level Intensive 1: the LEA completes CIM" in steps
+    payload = cp.findings_payload(p)
+    keys = [f["key"] for f in payload["indicator_findings"]]
+    assert keys and all(k.startswith("2024-25:indicator:") for k in keys)
+    planned = {f for s, f in p.workbook_keys if s == "Root Causes"}
+    assert {f"{k}:rc:1" for k in keys} <= planned  # each has its Root Causes block
+    assert all("_" not in r.split("(")[-1] for r in payload["monitoring"]["reasons"])

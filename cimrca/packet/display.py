@@ -316,7 +316,8 @@ def next_steps_markdown(packet: Packet) -> MarkdownText:
             items.append(CONTINUING_DUTY)
     elif (f["level"] == "flagged").any():
         items = [
-            "No identification this year: no CCEIS reservation is required.",
+            "No identification this year: no CCEIS reservation for significant "
+            "disproportionality is required.",
             "The disproportionate findings lead to identification if they stay above the "
             "threshold. Reviewing them now (Disproportionality, Policies Review and Root Causes "
             "sheets) gives the LEA time to change practice before it must reserve funds for "
@@ -326,9 +327,30 @@ def next_steps_markdown(packet: Packet) -> MarkdownText:
         items = [
             "No identification and no ratio above the threshold this year: no action on "
             "significant disproportionality is required.",
-            "Keep reviewing the SPP/APR indicators and other measures above with the LEA team.",
         ]
+    items += _level_steps(packet) or [
+        "Keep reviewing the SPP/APR indicators and other measures above with the LEA team."
+    ]
     return MarkdownText("\n".join(f"{i}. {t}" for i, t in enumerate(items, start=1)))
+
+
+def _level_steps(packet: Packet) -> list[str]:
+    """What a Targeted or Intensive level asks (monitoring.md section 4); none otherwise."""
+    from ..monitoring import CIM_LEVELS, LEVEL_LABELS
+
+    row = packet.monitoring_row
+    if row is None or str(row["level"]) not in CIM_LEVELS:
+        return []
+    label = LEVEL_LABELS.get(str(row["level"]), str(row["level"]))
+    n = len(packet.reason_indicators) if packet.reason_indicators is not None else 0
+    return [
+        f"Monitoring level {label}: the LEA completes CIM for the areas that placed it there "
+        f"({n} indicator finding{'s' if n != 1 else ''} on the Root Causes sheet, those behind "
+        "the level first). For each: drill into the data (which schools, grades and groups), "
+        "review procedural compliance (Policies Review sheet), find the root causes (Root "
+        "Causes sheet) and plan high-leverage improvement activities with measures (Action "
+        "Plan sheet). The Annual Determination Letter is the official level.",
+    ]
 
 
 #: Left alignment for the text columns of the packet's tables (numbers stay right-aligned).

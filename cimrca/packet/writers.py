@@ -170,7 +170,26 @@ def findings_payload(packet: Packet) -> dict[str, Any]:
         "findings": items,
         "drilldown_note": packet.drilldown_message or None,
         "monitoring": _monitoring_payload(packet),
+        "indicator_findings": _indicator_findings_payload(packet),
     }
+
+
+def _indicator_findings_payload(packet: Packet) -> list[dict[str, Any]]:
+    """The indicator findings (monitoring.md section 4) with their keys, level reasons first."""
+    from ..layout import indicator_key
+
+    reasons = packet.reason_indicators
+    if reasons is None or reasons.empty:
+        return []
+    items = []
+    for r in reasons.to_dict("records"):
+        item = {
+            k: (_json_number(v) if isinstance(v, int | float) and not isinstance(v, bool) else v)
+            for k, v in r.items()
+        }
+        item = {k: (None if isinstance(v, float) and pd.isna(v) else v) for k, v in item.items()}
+        items.append({"key": indicator_key(str(r["school_year"]), str(r["indicator"])), **item})
+    return items
 
 
 def _monitoring_payload(packet: Packet) -> dict[str, Any] | None:
@@ -181,7 +200,10 @@ def _monitoring_payload(packet: Packet) -> dict[str, Any] | None:
     if row is None:
         return None
     level = str(row["level"])
-    reasons = [r.strip() for r in str(row.get("reasons", "") or "").split("; ") if r.strip()]
+    from ..statements import plain_reason
+
+    raw = str(row.get("reasons", "") or "").split("; ")
+    reasons = [plain_reason(r.strip()) for r in raw if r.strip()]
     return {
         "level": level,
         "level_label": LEVEL_LABELS.get(level, level),
