@@ -358,12 +358,12 @@ def test_batch_public_beside_unchanged_internal_outputs(tmp_path):
     path = folder / f"{LEA}_workbook.xlsx"
     wb = openpyxl.load_workbook(path)
     ws = wb["Disproportionality"]
-    header = next(r for r in ws.iter_rows() if r[0].value == "finding_id")
+    header = next(r for r in ws.iter_rows() if r[0].value == "Finding ID")
     column = {c.value: c.column for c in header}
     row = next(r[0].row for r in ws.iter_rows(min_row=header[0].row + 1) if r[0].value)
     note, reviewer = "Referral forms reviewed with the Quillfeather team", "Marisol Tenbrook"
-    ws.cell(row=row, column=column["consultant_note"]).value = note
-    ws.cell(row=row, column=column["reviewer"]).value = reviewer
+    ws.cell(row=row, column=column["Note"]).value = note
+    ws.cell(row=row, column=column["Reviewer"]).value = reviewer
     wb.save(path)
     _batch(out, "--public")
     inside = (folder / f"{LEA}.html").read_text(encoding="utf-8")
