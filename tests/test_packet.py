@@ -804,3 +804,11 @@ def test_intensive_lea_is_told_what_cim_asks_and_its_indicator_findings_are_in_t
     planned = {f for s, f in p.workbook_keys if s == "Root Causes"}
     assert {f"{k}:rc:1" for k in keys} <= planned  # each has its Root Causes block
     assert all("_" not in r.split("(")[-1] for r in payload["monitoring"]["reasons"])
+
+
+def test_intensive_level_shows_its_composite_and_says_it_is_a_stand_in():
+    # monitoring.md section 1: CDE does not publish its Intensive formula; say so with the level
+    text = str(cp.monitoring_markdown(cp.load_packet("4764943", data_dir=SAMPLE)))
+    assert "Composite of outcomes: percentile 9.5" in text
+    assert "achievement 35.7, placement 39.7, climate 19.0" in text
+    assert "CDE does not publish the formula of its Intensive evaluation" in text

@@ -261,8 +261,28 @@ def monitoring_markdown(packet: Packet) -> MarkdownText:
             "",
             f"Indicator findings with root-cause rows in the workbook: {codes}.",
         ]
+    lines += _composite_lines(packet, row)
     lines += ["", f"*{OFFICIAL_LEVEL_NOTE}*"]
     return MarkdownText("\n".join(lines))
+
+
+def _composite_lines(packet: Packet, row: dict[str, Any]) -> list[str]:
+    """The composite behind a level: its percentile and domain scores, and that the composite
+    is cimrca's stand-in for CDE's unpublished Intensive evaluation (monitoring.md s. 1)."""
+    pct = row.get("composite_percentile")
+    if pct is None or pd.isna(pct):
+        return []
+    domains = [c for c in row if str(c).startswith("domain_")]
+    scores = ", ".join(
+        f"{c.removeprefix('domain_')} {float(row[c]):.1f}" for c in domains if pd.notna(row[c])
+    )
+    return [
+        "",
+        f"Composite of outcomes: percentile {float(pct):.1f} among the LEAs ranked (domain "
+        f"scores, each the mean percentile of its indicators: {scores}; low is worse). CDE does not publish the formula of its "
+        "Intensive evaluation; this composite is cimrca's documented stand-in, every number of "
+        "it from the profile (monitoring.md).",
+    ]
 
 
 def _next_step_sentence(packet: Packet) -> str:
