@@ -203,6 +203,9 @@ def test_findings_table(sd_packet):
     assert "Significantly disproportionate" in page
     assert "4.09" in page  # README designed ratio 4.1 in 2024-25, shown to two decimals
     assert "2024-25" in page
+    # the counts behind the ratio (results.csv of data/sample: 31 of 2,178 Black students
+    # against 72 of 20,695 other students of the LEA; (31/2178)/(72/20695) = 4.09)
+    assert "31 of 2,178" in page and "other groups in the LEA: 72 of 20,695" in page
     pd.testing.assert_frame_equal(sd_packet.findings, before)  # input not mutated
 
 

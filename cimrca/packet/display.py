@@ -382,6 +382,23 @@ def _level_style(level: str) -> str:
     return f"background-color: {colours.get(level, '#FFFFFF')}"
 
 
+def _of(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
+    """``"31 of 2,178"``: a count and its base, so every ratio traces to counts."""
+    n = pd.to_numeric(numerator, errors="coerce")
+    d = pd.to_numeric(denominator, errors="coerce")
+    text = n.map(lambda x: f"{x:,.0f}" if pd.notna(x) else "-") + " of "
+    return (text + d.map(lambda x: f"{x:,.0f}" if pd.notna(x) else "-")).where(d.notna(), "-")
+
+
+def _compared_with(f: pd.DataFrame) -> pd.Series:
+    """The comparison group's count behind each ratio: the LEA's other groups for a risk
+    ratio, the State's for an alternate risk ratio (34 CFR 300.647(b)(5))."""
+    state = f["ratio_type"].eq("alternate_risk_ratio")
+    lea = _of(f["lea_comparison_numerator"], f["lea_comparison_denominator"])
+    st = _of(f["state_comparison_numerator"], f["state_comparison_denominator"])
+    return ("other groups in the LEA: " + lea).where(~state, "other groups in the State: " + st)
+
+
 def findings_table(packet: Packet) -> Styler | MarkdownText:
     """The findings as a styled table: status, category, group, ratio by year, students over.
 
@@ -406,6 +423,8 @@ def findings_table(packet: Packet) -> Styler | MarkdownText:
             "Group": f["race_ethnicity"].map(_group_label),
             **{year_labels[c]: pd.to_numeric(f[c], errors="coerce") for c in ratio_cols},
             "Ratio used": f["ratio_type"].map(_RATIO_TYPE_WORDS),
+            f"Group's count, {packet.latest_year}": _of(f["numerator"], f["denominator"]),
+            "Compared with": _compared_with(f),
             "Threshold": pd.to_numeric(f["threshold"], errors="coerce"),
             "Years in a row above": pd.to_numeric(f["consecutive_years"], errors="coerce"),
             "Students over the threshold": pd.to_numeric(
@@ -421,6 +440,10 @@ def findings_table(packet: Packet) -> Styler | MarkdownText:
     return (
         table.style.hide(axis="index")
         .set_properties(subset=["Status", "Category", "Group", "Ratio used"], **_LEFT)
+        .set_properties(
+            subset=[f"Group's count, {packet.latest_year}", "Compared with"],
+            **{"text-align": "right"},
+        )  # fmt: skip
         .format("{:.2f}", subset=[*years, "Threshold"], na_rep="-")
         .format(
             "{:,.0f}", subset=["Years in a row above", "Students over the threshold"], na_rep="-"
