@@ -448,7 +448,7 @@ def ratio_trajectories(
     ax.set_xlabel("School year")
     ax.set_ylabel("Ratio used")
     ax.set_title(
-        f"Ratios of the categories and groups flagged in any year\n{_lea_title(lea_id, lea_name)}",
+        f"Ratios of the categories and groups disproportionate in any year\n{_lea_title(lea_id, lea_name)}",
         y=1.0,
     )
     ax.grid(axis="y", color=_LIGHT_GREY, linewidth=0.6)
