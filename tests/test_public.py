@@ -241,7 +241,7 @@ def test_target_met_withheld_when_the_count_is_hidden():
 
 
 def test_public_packet_explains_and_uses_the_shared_words(rushmere):
-    from cimrca.statements import ALTERNATE_COMPARISON, PROFILE_CONFIRM
+    from cimrca.statements import GLOSSARY, PROFILE_CONFIRM
 
     packet, tables, payload = rushmere
     html = unescape(render_public_html(payload))
@@ -249,7 +249,8 @@ def test_public_packet_explains_and_uses_the_shared_words(rushmere):
     for phrase in ("Risk ratio", "Alternate risk ratio", "Threshold",
                    "children of all other racial or ethnic groups in the State"):  # fmt: skip
         assert phrase in html
-    assert ALTERNATE_COMPARISON in html
+    assert dict(GLOSSARY)["Alternate risk ratio"] in html  # the internal packet's words
+    assert "this workbook" not in html
     # beside the findings' threshold: confirm it against the Annual Determination Letter
     findings = html[html.index("<h2>Findings</h2>") : html.index("<h2>Where in the LEA</h2>")]
     assert PROFILE_CONFIRM in findings and "Annual Determination Letter" in findings

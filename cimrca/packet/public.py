@@ -41,7 +41,6 @@ from ..drilldown import FINDING_KEYS, concentration
 from ..errors import UsageError
 from ..outputs import LeaFiles
 from ..statements import (
-    ALTERNATE_COMPARISON,
     CONTINUING_DUTY,
     GLOSSARY,
     PROFILE_CONFIRM,
@@ -419,7 +418,11 @@ EXPLAINED_TERMS: tuple[str, ...] = (
 def _explanations(below: int) -> list[dict[str, str]]:
     """What significant disproportionality is: the shared statements, small numbers in words."""
     meaning = dict(GLOSSARY)
-    return [{"term": t, "text": _words(meaning[t], below)} for t in EXPLAINED_TERMS]
+    # the glossary is written for the workbook; this is the packet
+    return [
+        {"term": t, "text": _words(meaning[t].replace("this workbook", "this packet"), below)}
+        for t in EXPLAINED_TERMS
+    ]
 
 
 def _continuing(packet: Packet, below: int) -> str | None:
@@ -466,7 +469,7 @@ def public_payload(
         ``notes``: the sentences saying why values are hidden), ``status`` (a sentence),
         ``continuing`` (the first-identified year and the continuing LEA's duty, or ``null``),
         ``explanations`` (``term``, ``text``: what significant disproportionality is, the
-        shared statements of :mod:`cimrca.statements`), ``alternate_comparison``,
+        shared statements of :mod:`cimrca.statements`),
         ``threshold_note`` (confirm against the Annual Determination Letter),
         ``students_over_note``,
         ``monitoring`` (``school_year``, ``level``, ``level_label``, ``cim_required``,
@@ -516,7 +519,6 @@ def public_payload(
         "status": _status(packet, below),
         "continuing": _continuing(packet, below),
         "explanations": _explanations(below),
-        "alternate_comparison": _words(ALTERNATE_COMPARISON, below),
         "threshold_note": PROFILE_CONFIRM,
         "students_over_note": _words(STUDENTS_OVER_CAUTION, below),
         "monitoring": _monitoring(packet, below),
