@@ -427,6 +427,8 @@ def _internal(folder: Path) -> dict[str, object]:
 def test_batch_public_beside_unchanged_internal_outputs(tmp_path):
     import openpyxl
 
+    from cimrca.layout import display_header, header_names
+
     out = tmp_path / "out"
     folder = out / "leas" / LEA
     _batch(out)
@@ -449,12 +451,13 @@ def test_batch_public_beside_unchanged_internal_outputs(tmp_path):
     path = folder / f"{LEA}_workbook.xlsx"
     wb = openpyxl.load_workbook(path)
     ws = wb["Disproportionality"]
-    header = next(r for r in ws.iter_rows() if r[0].value == "finding_id")
+    # plain headers ("Finding ID", "Note"), or machine names in older workbooks
+    header = next(r for r in ws.iter_rows() if r[0].value in header_names("finding_id"))
     column = {c.value: c.column for c in header}
     row = next(r[0].row for r in ws.iter_rows(min_row=header[0].row + 1) if r[0].value)
     note, reviewer = "Referral forms reviewed with the Quillfeather team", "Marisol Tenbrook"
-    ws.cell(row=row, column=column["consultant_note"]).value = note
-    ws.cell(row=row, column=column["reviewer"]).value = reviewer
+    ws.cell(row=row, column=column[display_header("consultant_note")]).value = note
+    ws.cell(row=row, column=column[display_header("reviewer")]).value = reviewer
     wb.save(path)
     _batch(out, "--public")
     inside = (folder / f"{LEA}.html").read_text(encoding="utf-8")
