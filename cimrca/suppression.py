@@ -37,7 +37,7 @@ import html.parser
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMPLEMENTARY_TEXT",
+    "overlap_text",
     "WITHHELD_TEXT",
     "STATUSES",
     "REASONS",
@@ -76,17 +77,19 @@ COMPLEMENTARY_TEXT = "suppressed to protect a small count"
 WITHHELD_TEXT = "withheld"
 #: ``status`` of a cell: shown as a number; primary (``suppressed``) or ``complementary``
 #: suppression of a count; a measure ``banded`` or ``withheld``; ``missing`` in the data.
+#: ``overlap``: a count shown only as "11 or more" because another breakdown of the same
+#: finding hides some of its counts (see :func:`overlap_text`).
 STATUSES: tuple[str, ...] = (
-    "shown", "suppressed", "complementary", "banded", "withheld", "missing",
+    "shown", "suppressed", "complementary", "banded", "withheld", "missing", "overlap",
 )  # fmt: skip
 #: ``reason`` codes (empty for a shown cell); :func:`reason_text` gives the sentence.
-REASONS: tuple[str, ...] = ("small_count", "complement", "reveals_hidden_count")
+REASONS: tuple[str, ...] = ("small_count", "complement", "reveals_hidden_count", "overlap")
 #: Columns of :meth:`PublicTable.to_frame` after the input's key columns.
 PUBLIC_COLUMNS: tuple[str, ...] = (
     "row", "column", "cell", "number", "status", "display", "reason",
 )  # fmt: skip
 
-_HIDDEN = ("suppressed", "complementary")
+_HIDDEN = ("suppressed", "complementary", "overlap")
 _RESULT_KEYS = ("school_year", "lea_id", "category", "race_ethnicity")
 _INDICATOR_KEYS = ("school_year", "lea_id", "indicator")
 _SLICE_KEYS = (*_RESULT_KEYS, "dimension", "value")
@@ -96,6 +99,12 @@ Format = Literal["count", "percent", "ratio", "points", "number"]
 def suppressed_text(below: int) -> str:
     """The display of a count in the suppressed range: ``"10 or fewer"`` for ``below`` 11."""
     return f"{below - 1} or fewer"
+
+
+def overlap_text(below: int) -> str:
+    """The display of a drill-down count withheld because another breakdown of the same
+    finding hides counts: ``"11 or more"`` for ``below`` 11 (the count is not small)."""
+    return f"{below} or more"
 
 
 def reason_text(reason: str, *, below: int) -> str:
@@ -111,7 +120,14 @@ def reason_text(reason: str, *, below: int) -> str:
         ),
         "reveals_hidden_count": (
             "Rates and ratios computed from a hidden count are shown as a range or withheld, "
-            "because the exact number would reveal the count."
+            "and whether a target is met is withheld, because the exact number or the "
+            "comparison would narrow the count down."
+        ),
+        "overlap": (
+            f"Where one breakdown of a finding (for example its schools) hides some counts, the "
+            f'other breakdowns of that finding show their counts only as "{overlap_text(below)}": '
+            "a grade band can be the sum of a few schools, so its exact count could give the "
+            "hidden school counts back."
         ),
     }
     if reason not in texts:
@@ -177,9 +193,13 @@ class _Plan:
     relations: pd.DataFrame  # relation, cell, role
     deps: pd.DataFrame  # row, column, cell
     formats: Mapping[str, Format]
+    #: drill-down counts: cell, group (the LEA count the slices split), dimension, value
+    overlaps: pd.DataFrame | None = None
 
 
-def _statuses(cells: pd.DataFrame, relations: pd.DataFrame, *, below: int) -> pd.Series:
+def _statuses(
+    cells: pd.DataFrame, relations: pd.DataFrame, *, below: int, start: pd.Series | None = None
+) -> pd.Series:
     """Status of every cell (``shown``, ``suppressed``, ``complementary``, ``missing``).
 
     ``cells``: ``cell`` (unique), ``value``. ``relations``: ``relation``, ``cell``, ``role``.
@@ -190,6 +210,8 @@ def _statuses(cells: pd.DataFrame, relations: pd.DataFrame, *, below: int) -> pd
     status = pd.Series("shown", index=value.index, dtype=object)
     status[value.isna().to_numpy()] = "missing"
     status[((value >= 1) & (value <= below - 1)).to_numpy()] = "suppressed"
+    if start is not None:  # statuses decided before (overlaps): kept, the loop goes on from them
+        status = start.reindex(value.index).fillna(status)
     rel = relations[relations["cell"].isin(value.index)].reset_index(drop=True)
     if rel.empty:
         return status
@@ -236,6 +258,7 @@ def _count_text(value: np.ndarray, status: np.ndarray, *, below: int) -> np.ndar
     text = np.array(["" if np.isnan(v) else f"{int(round(v)):,}" for v in value], dtype=object)
     text[status == "suppressed"] = suppressed_text(below)
     text[status == "complementary"] = COMPLEMENTARY_TEXT
+    text[status == "overlap"] = overlap_text(below)
     return text
 
 
@@ -335,7 +358,7 @@ def _layout(
     )
 
 
-_COUNT_REASON = {"suppressed": "small_count", "complementary": "complement"}
+_COUNT_REASON = {"suppressed": "small_count", "complementary": "complement", "overlap": "overlap"}
 
 
 def _suppress(
@@ -351,11 +374,39 @@ def _suppress(
     relations = pd.concat([t[2].relations for t in tables.values()], ignore_index=True)
     relations = relations.drop_duplicates(["relation", "cell"]).reset_index(drop=True)
     status = _statuses(cells, relations, below=below)
+    overlaps = [t[2].overlaps for t in tables.values() if t[2].overlaps is not None]
+    if overlaps:
+        groups = pd.concat(overlaps, ignore_index=True).drop_duplicates("cell")
+        for _ in range(len(cells) + 1):  # each round marks at least one more cell
+            more = _overlapping(status, groups)
+            if len(more) == 0:
+                break
+            status[more] = "overlap"
+            status = _statuses(cells, relations, below=below, start=status)
     value = cells.set_index("cell")["value"].astype(float)
     return {
         name: _layout(name, frame, keys, plan, status, value, relations, below=below, bands=bands)
         for name, (frame, keys, plan, bands) in tables.items()
     }
+
+
+def _overlapping(status: pd.Series, groups: pd.DataFrame) -> pd.Index:
+    """Shown positive drill-down counts that share their finding and count with a hidden (or
+    missing) count of another dimension: the cells the cross-dimension rule withholds.
+
+    ``detail.csv`` has no cross-tabulation of its dimensions, so the relations between them (a
+    school sits in one grade band; a grade band is the sum of the schools serving it) are
+    unknown here. A zero overlaps nothing and stays shown; so does every count of a finding
+    whose dimensions hide nothing.
+    """
+    st = status.reindex(groups["cell"]).to_numpy()
+    hidden = pd.Series(np.isin(st, [*_HIDDEN, "missing"]))
+    g, dim = groups["group"].to_numpy(), groups["dimension"].to_numpy()
+    own = hidden.groupby([g, dim]).transform("any").astype(bool)
+    by_dim = hidden.groupby([g, dim]).any().groupby(level=0).sum()
+    others = by_dim.reindex(g).to_numpy() - own.to_numpy().astype(int)
+    pick = (st == "shown") & (groups["value"].to_numpy(dtype=float) > 0) & (others > 0)
+    return pd.Index(groups["cell"].to_numpy()[pick])
 
 
 def _below(profile: Profile) -> int:
@@ -646,6 +697,20 @@ def _slice_plan(s: pd.DataFrame) -> _Plan:
         name = _key(whole[c], s["dimension"], "slices")
         relations += [_relation(name, k[c], "part"), _relation(name, whole[c], "total")]
     lea_counts = list(whole.values())
+    overlaps = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "cell": k[c],
+                    "group": whole[c],
+                    "dimension": s["dimension"].to_numpy(),
+                    "value": s[c].astype(float).to_numpy(),
+                }
+            )  # fmt: skip
+            for c in _SLICE_COUNTS
+        ],
+        ignore_index=True,
+    )
     deps = _deps(
         row,
         {
@@ -662,6 +727,7 @@ def _slice_plan(s: pd.DataFrame) -> _Plan:
         relations=pd.concat(relations, ignore_index=True),
         deps=deps,
         formats=_SLICE_FORMATS,
+        overlaps=overlaps,
     )
 
 
@@ -800,9 +866,11 @@ def suppress_indicators(indicator_rows: pd.DataFrame, *, profile: Profile) -> Pu
         numerator is hidden and its denominator shown, else withheld; ``prior_rate``,
         ``change``, ``change_z`` and ``change_p_value`` withheld when a count of the year or of
         the prior year is hidden; the trend's numbers (``trend_slope``, ``trend_se``,
-        ``trend_ci_low``, ``trend_ci_high``, ``trend_p_value``) withheld when any count of the
-        series is hidden. ``trend_direction``, ``target_status`` and the State's rate are not
-        counts of the LEA and are left as they are.
+        ``trend_ci_low``, ``trend_ci_high``, ``trend_p_value``) and, when the frame has them,
+        ``trend_direction`` withheld when any count of the series is hidden;
+        ``target_status`` ("met", "not met") withheld when a count of its row is hidden (a
+        band and the target would otherwise narrow the count). The State's rate and the target
+        are not counts of the LEA and are left as they are.
 
     Notes
     -----
@@ -822,7 +890,46 @@ def suppress_indicators(indicator_rows: pd.DataFrame, *, profile: Profile) -> Pu
         }
 
     tables = {"indicators": (i, _INDICATOR_KEYS, _indicator_plan(i), bands)}
-    return _suppress(tables, below=below)["indicators"]
+    return _withhold_words(_suppress(tables, below=below)["indicators"])
+
+
+#: Words an indicator row states about its counts: whether the target is met (a comparison of
+#: the rate with the target) and the trend's direction (a comparison across the years).
+_INDICATOR_WORDS = ("target_status", "trend_direction")
+
+
+def _withhold_words(table: PublicTable) -> PublicTable:
+    """``target_status`` withheld when a count of its row is hidden, ``trend_direction`` when
+    a count of its series is: "met" beside "19% or less" and a target of 16% would narrow
+    "10 or fewer of 55" to 9 or 10."""
+    i, cells = table.source, table.cells
+    counts = cells[cells["column"].isin(["numerator", "denominator"]) & cells["row"].notna()]
+    hidden = counts["status"].isin(_HIDDEN).groupby(counts["row"].astype(int)).any()
+    row_hidden = hidden.reindex(range(len(i))).fillna(False).to_numpy(bool)
+    series = _key(i["lea_id"], i["indicator"])
+    series_hidden = pd.Series(row_hidden).groupby(series.to_numpy()).transform("any").to_numpy()
+    extra = []
+    for column, withheld in (("target_status", row_hidden), ("trend_direction", series_hidden)):
+        if column not in i.columns:
+            continue
+        text = i[column].astype(object).where(i[column].notna(), "").astype(str).to_numpy()
+        # "no target" and "no data" compare nothing with the counts
+        withheld = withheld & (text != "") & ~np.isin(text, ["no target", "no data"])
+        state = np.where(text == "", "missing", "shown").astype(object)
+        state[withheld], text[withheld] = "withheld", WITHHELD_TEXT
+        part = pd.DataFrame(
+            {"row": np.arange(len(i)), "column": column, "cell": "", "number": np.nan,
+             "status": state, "display": text,
+             "reason": np.where(withheld, "reveals_hidden_count", "")}
+        )  # fmt: skip
+        for k in table.keys:
+            part[k] = i[k].to_numpy(dtype=object)
+        extra.append(part[list(cells.columns)])
+    if not extra:
+        return table
+    long = pd.concat([cells, *extra], ignore_index=True)
+    long["row"] = long["row"].astype("Int64")
+    return replace(table, cells=long)
 
 
 def suppress_packet(

@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 
 import pandas as pd
@@ -67,7 +68,7 @@ def shown_counts(payload: dict, lea_id: str) -> pd.DataFrame:
                           "value": s["value"], "column": c, "shown": s[c]}
                          for c in ("numerator", "denominator")]  # fmt: skip
     for i in payload["indicators"]:
-        code = i["indicator"].removeprefix("Indicator ")
+        code = i["code"].removeprefix("Indicator ")
         rows += [{"table": "indicators", "school_year": i["school_year"], "lea_id": lea_id,
                   "indicator": code, "column": c, "shown": i[c]}
                  for c in ("numerator", "denominator")]  # fmt: skip
@@ -165,16 +166,106 @@ def test_sample_public_packet_passes_the_checks(rushmere):
     check_public(text, render_public_html(payload), tables, LEA)
 
 
-def test_concentration_sentence_uses_shown_slices_only(rushmere):
-    _, _, payload = rushmere
-    grades = {d["dimension"]: d["sentence"] for d in payload["findings"][0]["drilldown"]}
-    # grades 6-8 (22 students) and Ungraded (0) are the only grade bands with shown counts;
-    # the three others hold 10 or fewer each
-    assert grades["grade_band"] == (
-        "The counts of two of the five grade bands can be shown (the others are too small); of "
-        "these, one accounts for 100% of the students over the threshold in them: Grades 6-8."
+def test_concentration_sentence_says_the_gap_sits_in_hidden_parts(rushmere):
+    packet, tables, payload = rushmere
+    sentences = {d["dimension"]: d["sentence"] for d in payload["findings"][0]["drilldown"]}
+    # the 21 schools with shown counts have 0 students of the finding; the gap sits in middle
+    # schools of 10 or fewer (data/sample/README.md), so no sentence says "none is over"
+    d = packet.drilldown
+    over = d[d["dimension"].eq("school") & d["over_threshold"].gt(0)]
+    assert over["numerator"].between(1, BELOW - 1).all() and len(over) >= 2
+    for dimension in ("school", "grade_band", "gender", "english_learner"):
+        assert "none is" not in sentences[dimension] and "it is not" not in sentences[dimension]
+    assert sentences["school"] == (
+        "The schools where the gap sits have counts that cannot be shown (10 or fewer, or "
+        "hidden to protect such a count), so they are not named here."
     )
-    assert grades["english_learner"].startswith("The counts of every English-learner group")
+    assert sentences["gender"].startswith("The genders where the gap sits")
+
+
+def test_concentration_sentence_with_shown_and_hidden_parts_of_the_gap():
+    from cimrca.packet.public import _sentence
+
+    s = {"dimension": "school", "slices": 3, "top_slices": 1, "top_share": 1.0,
+         "top_labels": ["Foxtail Mesa Middle School"], "hidden_gap": True}  # fmt: skip
+    assert _sentence(s, 5, BELOW) == (
+        "The counts of three of the five schools can be shown (the others are too small); of "
+        "these, one accounts for 100% of the students over the threshold in them: Foxtail Mesa "
+        "Middle School. Other schools where the gap sits have counts that cannot be shown (10 "
+        "or fewer, or hidden to protect such a count), so they are not named here."
+    )
+    # every part of the gap shown: the sentence is as before
+    assert _sentence({**s, "hidden_gap": False}, 5, BELOW).endswith("Foxtail Mesa Middle School.")
+    none = {**s, "top_slices": 0, "top_labels": []}
+    assert _sentence(none, 5, BELOW).startswith("The schools where the gap sits")
+    assert _sentence({**none, "hidden_gap": False}, 5, BELOW).endswith(
+        "none is over the threshold's level."
+    )
+
+
+def test_grade_bands_not_exact_beside_hidden_schools(rushmere):
+    packet, tables, payload = rushmere
+    grades = next(d for d in payload["findings"][0]["drilldown"] if d["dimension"] == "grade_band")
+    six = next(s for s in grades["slices"] if s["value"] == "6-8")
+    d = packet.drilldown
+    assert d.loc[d["dimension"].eq("grade_band") & d["value"].eq("6-8"), "numerator"].item() == 22
+    assert six["numerator"] == "11 or more" and six["denominator"] == "479"
+    assert any('"11 or more"' in n for n in payload["suppression"]["notes"])
+
+
+def test_public_tables_are_in_a_public_order(rushmere):
+    packet, tables, payload = rushmere
+    dims = {d["dimension"]: d["slices"] for d in payload["findings"][0]["drilldown"]}
+    names = [s["label"] for s in dims["school"]]
+    assert names == sorted(names, key=str.casefold)
+    # the internal order (largest part of the gap first) put two hidden middle schools first
+    internal = packet.drilldown[packet.drilldown["dimension"].eq("school")]["label"].tolist()
+    assert internal[:2] != names[:2]
+    assert [s["value"] for s in dims["grade_band"]] == ["PK", "K-5", "6-8", "9-12", "UG"]
+    assert [s["value"] for s in dims["gender"]] == ["F", "M", "X"]
+
+
+def test_target_met_withheld_when_the_count_is_hidden():
+    packet = load_packet("0161810", data_dir=SAMPLE)
+    ir = packet.indicator_results
+    raw = ir[ir["lea_id"].eq("0161810") & ir["indicator"].eq("3B_MATH")
+             & ir["school_year"].eq("2024-25")]  # fmt: skip
+    assert raw["target_status"].item() == "met" and raw["numerator"].item() <= BELOW - 1
+    payload = public_payload(packet)
+    row = next(i for i in payload["indicators"] if i["code"] == "Indicator 3B_MATH")
+    assert (row["numerator"], row["denominator"]) == (SMALL, "55")
+    assert row["rates_by_year"]["2024-25"] == "19% or less" and row["target"] == "16.0%"
+    assert row["target_status"] == "withheld" and row["trend"] == "withheld"
+    html = render_public_html(payload)
+    assert "whether a target is met is withheld" in html
+
+
+def test_public_packet_explains_and_uses_the_shared_words(rushmere):
+    from cimrca.statements import GLOSSARY, PROFILE_CONFIRM
+
+    packet, tables, payload = rushmere
+    html = unescape(render_public_html(payload))
+    assert "<h2>What significant disproportionality is</h2>" in html
+    for phrase in ("Risk ratio", "Alternate risk ratio", "Threshold",
+                   "children of all other racial or ethnic groups in the State"):  # fmt: skip
+        assert phrase in html
+    assert dict(GLOSSARY)["Alternate risk ratio"] in html  # the internal packet's words
+    assert "this workbook" not in html
+    # beside the findings' threshold: confirm it against the Annual Determination Letter
+    findings = html[html.index("<h2>Findings</h2>") : html.index("<h2>Where in the LEA</h2>")]
+    assert PROFILE_CONFIRM in findings and "Annual Determination Letter" in findings
+    # 2071593: significantly disproportionate 2022-23 to 2024-25 (data/sample/README.md)
+    assert payload["continuing"].startswith(
+        "Continuing LEA: significantly disproportionate three school years in a row, first "
+        "identified in 2022-23."
+    )
+    assert payload["continuing"] in html
+    assert "(targeted_" not in html and "(Targeted 3)" in html
+    assert "<h2>SPP/APR indicators and other measures</h2>" in html
+    assert "Indicator CHRONIC_SWD" not in html and "Indicator SUSP_SWD" not in html
+    labels = {i["code"]: i["indicator"] for i in payload["indicators"]}
+    assert labels["CHRONIC_SWD"].startswith("Chronic absenteeism")
+    assert labels["SUSP_SWD"].startswith("Suspension rate")
 
 
 def test_checks_fail_on_a_leak(rushmere):
@@ -243,7 +334,7 @@ def test_monitoring_reasons_for_the_public():
         "students with disabilities 7, at most 100: a small LEA, monitored on a cycle (cyclical)",
         BELOW,
     ) == ("students with disabilities 10 or fewer, at most 100: a small LEA, monitored on a "
-          "cycle (cyclical)")  # fmt: skip
+          "cycle (Cyclical (small LEA))")  # fmt: skip
     assert _public_reason("students with disabilities 1,058, at most 2,000", BELOW) == (
         "students with disabilities 1,058, at most 2,000"
     )
@@ -252,7 +343,7 @@ def test_monitoring_reasons_for_the_public():
         "missed the target on 9 indicators: 1, 2, 3A_MATH, 11 (targeted_2); x (5 years)", BELOW
     ) == (
         "missed the target on nine indicators: Indicator 1, Indicator 2, 3A_MATH, Indicator 11 "
-        "(targeted_2); x (five years)"
+        "(Targeted 2); x (five years)"
     )
 
 
@@ -336,6 +427,8 @@ def _internal(folder: Path) -> dict[str, object]:
 def test_batch_public_beside_unchanged_internal_outputs(tmp_path):
     import openpyxl
 
+    from cimrca.layout import display_header, header_names
+
     out = tmp_path / "out"
     folder = out / "leas" / LEA
     _batch(out)
@@ -358,12 +451,13 @@ def test_batch_public_beside_unchanged_internal_outputs(tmp_path):
     path = folder / f"{LEA}_workbook.xlsx"
     wb = openpyxl.load_workbook(path)
     ws = wb["Disproportionality"]
-    header = next(r for r in ws.iter_rows() if r[0].value == "Finding ID")
+    # plain headers ("Finding ID", "Note"), or machine names in older workbooks
+    header = next(r for r in ws.iter_rows() if r[0].value in header_names("finding_id"))
     column = {c.value: c.column for c in header}
     row = next(r[0].row for r in ws.iter_rows(min_row=header[0].row + 1) if r[0].value)
     note, reviewer = "Referral forms reviewed with the Quillfeather team", "Marisol Tenbrook"
-    ws.cell(row=row, column=column["Note"]).value = note
-    ws.cell(row=row, column=column["Reviewer"]).value = reviewer
+    ws.cell(row=row, column=column[display_header("consultant_note")]).value = note
+    ws.cell(row=row, column=column[display_header("reviewer")]).value = reviewer
     wb.save(path)
     _batch(out, "--public")
     inside = (folder / f"{LEA}.html").read_text(encoding="utf-8")

@@ -25,6 +25,7 @@ from cimrca.suppression import (
     COMPLEMENTARY_TEXT,
     PUBLIC_COLUMNS,
     WITHHELD_TEXT,
+    overlap_text,
     recoverable,
     scan_public_text,
     suppress_indicators,
@@ -250,6 +251,70 @@ def test_a_rate_that_would_reveal_a_suppressed_numerator():
     assert out["change"].tolist()[1:] == [WITHHELD_TEXT, WITHHELD_TEXT]
     assert set(out["trend_slope"]) == {WITHHELD_TEXT}  # the series has hidden counts
     pd.testing.assert_frame_equal(rows, before)
+
+
+def test_a_grade_band_is_not_shown_exactly_beside_hidden_schools():
+    # a finding's 40 students: two middle schools of 4 and 18 (together grades 6-8: 22) and a
+    # high school of 18 (grades 9-12: 18). Alone, 6-8 = 22 and the shown 18 would give the
+    # hidden school's 4 back (22 - 18): the suppressor has no school x grade table, so a
+    # grade band's exact count beside hidden schools is withheld ("11 or more").
+    schools = slice_rows({"0100021": (4, 80, 10, 800), "0100022": (18, 90, 40, 900),
+                          "0100031": (18, 200, 60, 2000)})  # fmt: skip
+    grades = slice_rows({"6-8": (22, 170, 50, 1700), "9-12": (18, 200, 60, 2000)},
+                        dimension="grade_band")  # fmt: skip
+    gender = slice_rows({"F": (20, 180, 55, 1850), "M": (20, 190, 55, 1850), "X": (0, 0, 0, 0)},
+                        dimension="gender")  # fmt: skip
+    table = suppress_slices(pd.concat([schools, grades, gender], ignore_index=True),
+                            profile=PROFILE)  # fmt: skip
+    out = table.display().set_index(["dimension", "value"])
+    assert out.loc[("school", "0100021"), "numerator"] == SMALL
+    assert out.loc[("school", "0100022"), "numerator"] == COMPLEMENTARY_TEXT
+    assert out.loc[("grade_band", "6-8"), "numerator"] == overlap_text(BELOW) == "11 or more"
+    assert out.loc[("grade_band", "9-12"), "numerator"] == "11 or more"
+    assert out.loc[("gender", "F"), "numerator"] == "11 or more"
+    assert out.loc[("gender", "X"), "numerator"] == "0"  # a zero overlaps nothing
+    # the denominators hide nothing in any dimension, so they stay exact
+    assert out.loc[("grade_band", "6-8"), "denominator"] == "170"
+    assert out.loc[("grade_band", "6-8"), "risk"] == WITHHELD_TEXT
+    assert out.loc[("grade_band", "6-8"), "over_threshold"] == WITHHELD_TEXT
+    assert "overlap" in set(table.to_frame()["reason"])
+    assert any("11 or more" in n for n in table.notes())
+    assert leaks(table).empty
+    # a finding whose dimensions hide nothing keeps every exact count
+    big = slice_rows({"0100021": (40, 80, 100, 800), "0100022": (30, 90, 100, 900)})
+    big_grades = slice_rows({"6-8": (70, 170, 200, 1700)}, dimension="grade_band")
+    out = suppress_slices(pd.concat([big, big_grades], ignore_index=True), profile=PROFILE)
+    assert shown(out, "numerator") == ["40", "30", "70"]
+
+
+def test_target_met_and_trend_withheld_when_a_count_is_hidden():
+    # LEA 0161810 of the sample, 3B_MATH 2024-25: "10 or fewer of 55", "19% or less", target
+    # 16%: "met" would say the count is 9 or 10 (ceil(0.16 * 55) = 9)
+    rows = pd.DataFrame(
+        {
+            "school_year": ["2023-24", "2024-25"], "lea_id": LEA, "indicator": "3B_MATH",
+            "numerator": [20, 10], "denominator": [55, 55], "rate": [20 / 55, 10 / 55],
+            "prior_rate": [np.nan, 20 / 55], "change": [np.nan, -10 / 55],
+            "change_z": [np.nan, -1.0], "change_p_value": [np.nan, 0.3], "trend_slope": 0.01,
+            "trend_se": 0.01, "trend_ci_low": 0.0, "trend_ci_high": 0.02, "trend_p_value": 0.5,
+            "target": 0.16, "target_status": ["met", "met"], "trend_direction": "improving",
+        }
+    )  # fmt: skip
+    table = suppress_indicators(rows, profile=PROFILE)
+    out = table.display()
+    assert out["rate"].tolist() == ["36.4%", "19% or less"]
+    assert out["target_status"].tolist() == ["met", WITHHELD_TEXT]
+    assert out["trend_direction"].tolist() == [WITHHELD_TEXT, WITHHELD_TEXT]
+    assert out["target"].tolist() == [0.16, 0.16]  # the State's target is no count
+    cells = table.to_frame()
+    reason = cells.loc[cells["column"].eq("target_status") & cells["row"].eq(1), "reason"]
+    assert reason.item() == "reveals_hidden_count"
+    # "no target" compares nothing with the count
+    rows["target_status"] = "no target"
+    assert suppress_indicators(rows, profile=PROFILE).display()["target_status"].tolist() == [
+        "no target",
+        "no target",
+    ]
 
 
 def test_errors_name_what_to_do():

@@ -36,10 +36,17 @@ import pandas as pd
 
 from .. import __version__
 from ..atomic import atomic_write_text
-from ..codes import CATEGORY_LABELS, DIMENSION_LABELS
+from ..codes import CATEGORIES, CATEGORY_LABELS, DIMENSION_LABELS, RACES
 from ..drilldown import FINDING_KEYS, concentration
 from ..errors import UsageError
 from ..outputs import LeaFiles
+from ..statements import (
+    CONTINUING_DUTY,
+    GLOSSARY,
+    PROFILE_CONFIRM,
+    STUDENTS_OVER_CAUTION,
+    plain_reason,
+)
 from ..suppression import (
     REASONS,
     PublicTable,
@@ -56,6 +63,7 @@ __all__ = [
     "PUBLIC_JSON_VERSION",
     "PUBLIC_TEMPLATE",
     "PUBLIC_VOCABULARY",
+    "EXPLAINED_TERMS",
     "public_tables",
     "public_payload",
     "render_public_html",
@@ -96,6 +104,14 @@ _NOUNS = {
     "english_learner": ("English-learner group", "English-learner groups"),
     "socioeconomically_disadvantaged": ("group", "groups"),
     "disability": ("disability", "disabilities"),
+}
+
+
+_LEVEL_ORDER = ("identified", "flagged", "watch")
+_CATEGORY_ORDER = {c.code: i for i, c in enumerate(CATEGORIES)}
+#: The order of the drill-down's fixed slices (schools and disabilities go by name).
+_SLICE_ORDER = {
+    v: i for i, v in enumerate(("PK", "K-5", "6-8", "9-12", "UG", "F", "M", "X", "Y", "N"))
 }
 
 
@@ -147,6 +163,12 @@ def _findings(packet: Packet, results: pd.DataFrame, below: int) -> list[dict[st
     years = by_year.pivot_table(
         index=pair, columns="school_year", values="ratio", aggfunc="first"
     ).reindex(columns=list(packet.school_years))
+    # public keys only: an order by ratio would rank ratios the packet withholds
+    shown = shown.assign(
+        _level=shown["level"].map({v: i for i, v in enumerate(_LEVEL_ORDER)}).fillna(99),
+        _category=shown["category"].map(_CATEGORY_ORDER).fillna(99),
+        _group=shown["race_ethnicity"].map({g: i for i, g in enumerate(RACES)}).fillna(99),
+    ).sort_values(["_level", "_category", "_group", "finding_id"], kind="stable")
     out = []
     for r in shown.to_dict("records"):  # a few findings
         n = int(r["consecutive_years"]) if pd.notna(r["consecutive_years"]) else 0
@@ -180,17 +202,27 @@ def _nouns(dimension: str, n: int, below: int) -> str:
 def _sentence(s: Mapping[str, Any], total: int, below: int) -> str:
     """The concentration sentence of one finding and dimension, from its shown slices only.
 
-    "The counts of 21 of the 38 schools can be shown; none of them is over the threshold's
-    level." The share is that of the students over the threshold in the shown slices, so it
-    is worked out from shown numbers only.
+    ``s["hidden_gap"]`` says whether a slice whose part cannot be shown is over the
+    threshold's level: the sentence then says plainly that the parts where the gap sits are
+    not named, and never that no part is over the level. The share is that of the students
+    over the threshold in the shown slices, so it is worked out from shown numbers only.
     """
     dim, shown = s["dimension"], int(s["slices"])
-    one = _NOUNS.get(dim, ("slice",))[0]
+    one, many = _NOUNS.get(dim, ("slice", "slices"))
+    hidden = (
+        f"The {many} where the gap sits have counts that cannot be shown ({suppressed_text(below)}, "
+        "or hidden to protect such a count), so they are not named here"
+    )
     if shown == 0:
+        if s.get("hidden_gap"):
+            return hidden + "."
         return (
             f"The counts of every {one} are too small to show where the students over the "
             "threshold are."
         )
+    top = int(s["top_slices"])
+    if s.get("hidden_gap") and top == 0:
+        return hidden + "."
     if shown == total:
         lead = f"Of the {_nouns(dim, total, below)}, "
     else:
@@ -199,7 +231,6 @@ def _sentence(s: Mapping[str, Any], total: int, below: int) -> str:
             "shown (the others are too small); "
         )
         lead += "of these, " if shown > 1 else ""
-    top = int(s["top_slices"])
     if top == 0:
         return lead + ("none is" if shown > 1 else "it is not") + " over the threshold's level."
     names = [str(x) for x in s["top_labels"]]
@@ -207,10 +238,13 @@ def _sentence(s: Mapping[str, Any], total: int, below: int) -> str:
     who = (
         "it accounts" if shown == 1 else f"{_words(top, below)} account" + ("s" if top == 1 else "")
     )
-    return (
+    text = (
         f"{lead}{who} for {round(100 * float(s['top_share'])):d}% of the students over the "
-        "threshold in them" + (f": {listed}." if len(names) <= 3 else ".")
+        "threshold in them" + (f": {listed}" if len(names) <= 3 else "")
     )
+    if s.get("hidden_gap"):
+        return f"{text}. Other {hidden[4:]}."
+    return text + "."
 
 
 def _drilldown(
@@ -227,13 +261,26 @@ def _drilldown(
     visible = over.reindex(range(len(drill))).eq("shown").to_numpy()
     keys = [*FINDING_KEYS, "dimension"]
     summary = concentration(drill[visible]) if visible.any() else None
-    totals = drill.groupby(keys, sort=False).size().rename("_total").reset_index()
+    # a slice over the threshold's level whose part is not shown: the gap sits (partly) there
+    gap = (~visible) & (drill["over_threshold"].astype(float).fillna(0.0) > 0).to_numpy()
+    totals = (
+        drill.assign(_gap=gap)
+        .groupby(keys, sort=False)
+        .agg(_total=("value", "size"), hidden_gap=("_gap", "any"))
+        .reset_index()
+    )
     if summary is not None:
         totals = totals.merge(summary, on=keys, how="left")
     above = packet.findings[packet.findings["level"].isin(["identified", "flagged"])]
     ids = above[[*FINDING_KEYS, "finding_id"]]
     totals = totals.merge(ids, on=list(FINDING_KEYS))
     shown = shown.merge(ids, on=list(FINDING_KEYS))
+    # public keys only: the internal order (largest part first) would rank hidden counts
+    shown = shown.assign(
+        _fixed=shown["value"].map(_SLICE_ORDER).fillna(len(_SLICE_ORDER)),
+        _unknown=shown["value"].eq("UNKNOWN"),
+        _name=shown["label"].fillna(shown["value"]).astype(str).str.casefold(),
+    ).sort_values(["_unknown", "_fixed", "_name", "value"], kind="stable")
     out: dict[str, list[dict[str, Any]]] = {}
     for s in totals.to_dict("records"):  # findings x dimensions: a few dozen rows
         s = {**s, "slices": 0 if pd.isna(s.get("slices")) else s["slices"]}
@@ -277,7 +324,10 @@ def _indicators(
     pct = lambda v: "-" if pd.isna(v) else f"{100 * float(v):.1f}%"  # noqa: E731
     return [
         {
-            "indicator": f"Indicator {c['indicator']}",
+            "indicator": _indicator_name(str(c["indicator"]), label, below),
+            # the code as the other files name it; numbered codes keep "Indicator " before them
+            # so that no bare digit stands alone
+            "code": _indicator_code(str(c["indicator"])),
             "label": _words(label, below),
             "school_year": str(c["school_year"]),
             "rates_by_year": {
@@ -295,6 +345,16 @@ def _indicators(
     ]
 
 
+def _indicator_name(code: str, label: str, below: int) -> str:
+    """ "Indicator 3B_MATH" for an SPP/APR indicator; a named measure (``SUSP_SWD``,
+    ``CHRONIC_SWD``: no number) by its label, as the internal packet names it."""
+    return f"Indicator {code}" if code[:1].isdigit() else _words(label, below)
+
+
+def _indicator_code(code: str) -> str:
+    return f"Indicator {code}" if code[:1].isdigit() else code
+
+
 def _public_reason(reason: str, below: int) -> str:
     """A monitoring reason for the public: the small LEA's count of students with
     disabilities suppressed, bare indicator codes named, small numbers in words."""
@@ -307,7 +367,9 @@ def _public_reason(reason: str, below: int) -> str:
             else m.group(0).replace(m.group(1), suppressed_text(below))
         )
 
-    text = re.sub(r"students with disabilities (\d{1,3}(?:,\d{3})+|\d+)", count, reason)
+    text = re.sub(
+        r"students with disabilities (\d{1,3}(?:,\d{3})+|\d+)", count, plain_reason(reason)
+    )
     # "missed the target on 9 indicators: 1, 2, 3A_MATH": a bare code is an indicator
     text = re.sub(r"(?<=: |, )(\d{1,2})(?=,|$| \()", r"Indicator \1", text)
     return _words(text, below)
@@ -344,6 +406,40 @@ def _status(packet: Packet, below: int) -> str:
     )
 
 
+#: The terms of :data:`cimrca.statements.GLOSSARY` the public section "What significant
+#: disproportionality is" explains, in this order (the internal packet's and workbook's words).
+EXPLAINED_TERMS: tuple[str, ...] = (
+    "Risk", "Risk ratio", "Alternate risk ratio", "Threshold", "Disproportionate",
+    "Significantly disproportionate", "Students over the threshold",
+    "Annual Determination Letter",
+)  # fmt: skip
+
+
+def _explanations(below: int) -> list[dict[str, str]]:
+    """What significant disproportionality is: the shared statements, small numbers in words."""
+    meaning = dict(GLOSSARY)
+    # the glossary is written for the workbook; this is the packet
+    return [
+        {"term": t, "text": _words(meaning[t].replace("this workbook", "this packet"), below)}
+        for t in EXPLAINED_TERMS
+    ]
+
+
+def _continuing(packet: Packet, below: int) -> str | None:
+    """The first-identified year and the continuing-LEA duty, for an LEA significantly
+    disproportionate two or more school years in a row (cim_workbook.md section 4)."""
+    from ..findings import identification_run
+
+    first, years = identification_run(packet.lea_results)
+    if years < 2:
+        return None
+    return _words(
+        f"Continuing LEA: significantly disproportionate {years} school years in a row, first "
+        f"identified in {first}. {CONTINUING_DUTY}",
+        below,
+    )
+
+
 def _next_steps(packet: Packet, below: int) -> list[str]:
     from .display import next_steps_markdown
 
@@ -371,13 +467,20 @@ def public_payload(
         ``school_years``, ``latest_school_year``, ``synthetic``, ``dataset``, ``profile``
         (its name), ``cimrca_version``, ``suppression`` (``below``, ``small_count_text``,
         ``notes``: the sentences saying why values are hidden), ``status`` (a sentence),
+        ``continuing`` (the first-identified year and the continuing LEA's duty, or ``null``),
+        ``explanations`` (``term``, ``text``: what significant disproportionality is, the
+        shared statements of :mod:`cimrca.statements`),
+        ``threshold_note`` (confirm against the Annual Determination Letter),
+        ``students_over_note``,
         ``monitoring`` (``school_year``, ``level``, ``level_label``, ``cim_required``,
-        ``reasons``, ``note``; ``null`` without monitoring levels), ``findings`` (per finding:
+        ``reasons`` in plain words, ``note``; ``null`` without monitoring levels), ``findings``
+        (per finding, in a public order: level, category, group;
         ``key``, labels, ``status``, ``ratio`` (a number, or its side of the threshold),
         ``ratios_by_year``, ``counts`` (``numerator``, ``denominator``,
         ``lea_comparison_numerator``, ``lea_comparison_denominator``,
         ``students_over_threshold``) and ``drilldown`` (per dimension: ``sentence`` and
-        ``slices``)), ``indicators`` and ``next_steps``. Every count and measure is a string:
+        ``slices``, by name or code)), ``indicators`` (``indicator``: "Indicator 3B_MATH" or a
+        named measure's label, ``code``: "Indicator 3B_MATH" or ``SUSP_SWD``, ...) and ``next_steps``. Every count and measure is a string:
         a number, "10 or fewer", "suppressed to protect a small count", a band or "withheld".
 
     Notes
@@ -414,6 +517,10 @@ def public_payload(
             "notes": notes,
         },
         "status": _status(packet, below),
+        "continuing": _continuing(packet, below),
+        "explanations": _explanations(below),
+        "threshold_note": PROFILE_CONFIRM,
+        "students_over_note": _words(STUDENTS_OVER_CAUTION, below),
         "monitoring": _monitoring(packet, below),
         "findings": findings,
         "drilldown_note": (
