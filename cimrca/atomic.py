@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from .errors import CimrcaError, WorkbookError
 
@@ -38,6 +39,7 @@ __all__ = [
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
+    "atomic_write_table",
     "file_lock",
     "remove_stale_temps",
     "temp_files_for",
@@ -303,3 +305,25 @@ def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
 
     with FileLock(os.fspath(path)):
         yield
+
+
+def atomic_write_table(frame: Any, path: str | os.PathLike[str], *, what: str) -> Path:
+    """Write a DataFrame to ``.csv`` (UTF-8, ``\n``) or ``.parquet`` by extension, atomically.
+
+    The one writer of cimrca's tables (results, indicator results, monitoring levels): a
+    temporary file of this process's own, then a rename, so shards writing one table at once
+    never mix their bytes. ``what`` names the table in the message for a wrong extension.
+    """
+    from .errors import UsageError
+
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise UsageError(f"the {what} file must end in .csv or .parquet, found {target.name!r}.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:
+        if suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
+    return target

@@ -857,19 +857,9 @@ _INDICATOR_BOOLEAN = ("higher_is_better", "met", "small_denominator")
 
 def write_indicator_results(indicator_results: pd.DataFrame, path: str | Path) -> Path:
     """Write statewide indicator results to ``.parquet`` or ``.csv`` (by extension), atomically."""
-    from .atomic import atomic_path
+    from .atomic import atomic_write_table
 
-    target = Path(path)
-    suffix = target.suffix.lower()
-    if suffix not in (".parquet", ".csv"):
-        raise UsageError(f"indicator results file must end in .csv or .parquet: {target.name!r}.")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as tmp:
-        if suffix == ".parquet":
-            indicator_results.to_parquet(tmp, index=False)
-        else:
-            indicator_results.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
-    return target
+    return atomic_write_table(indicator_results, path, what="indicator results")
 
 
 def read_indicator_results(path: str | Path) -> pd.DataFrame:

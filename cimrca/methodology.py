@@ -410,19 +410,9 @@ def write_results(results: pd.DataFrame, path: str | Path) -> Path:
     Parquet files carry the profile in their metadata; both formats carry it in the
     ``profile`` column.
     """
-    from .atomic import atomic_path
+    from .atomic import atomic_write_table
 
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".parquet", ".csv"):
-        raise UsageError(f"results file must end in .csv or .parquet, found {path.name!r}.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        if suffix == ".parquet":
-            results.to_parquet(tmp, index=False)
-        else:
-            results.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
-    return path
+    return atomic_write_table(results, path, what="results")
 
 
 def read_results(path: str | Path) -> pd.DataFrame:

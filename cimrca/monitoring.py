@@ -480,19 +480,9 @@ def reason_indicators(
 
 def write_monitoring(monitoring: pd.DataFrame, path: str | Path) -> Path:
     """Write the monitoring table to ``.csv`` or ``.parquet`` (by extension), atomically."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in {".csv", ".parquet"}:
-        raise UsageError(f"the monitoring file must end in .csv or .parquet, found {path.name!r}.")
-    from .atomic import atomic_path
+    from .atomic import atomic_write_table
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:  # a temporary file of this process's own (batch shards)
-        if suffix == ".parquet":
-            monitoring.to_parquet(tmp, index=False)
-        else:
-            monitoring.to_csv(tmp, index=False, lineterminator="\n")
-    return path
+    return atomic_write_table(monitoring, path, what="monitoring")
 
 
 def read_monitoring(path: str | Path) -> pd.DataFrame:

@@ -119,7 +119,10 @@ def _render(ax) -> bytes:
 
 def test_ratio_trajectories_draws_flagged_pairs(results):
     ax = ratio_trajectories(results, LEA, lea_name="Alameda Unified")
-    assert "disproportionate in any year" in ax.get_title() and "Alameda Unified (0000001)" in ax.get_title()
+    assert (
+        "disproportionate in any year" in ax.get_title()
+        and "Alameda Unified (0000001)" in ax.get_title()
+    )
     assert ax.get_xlabel() == "School year" and ax.get_ylabel() == "Ratio used"
     assert [t.get_text() for t in ax.get_xticklabels()] == YEARS
     lines = _lines(ax, "ratio:")
