@@ -431,7 +431,8 @@ def read_results(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise UsageError(f"results file {path} does not exist. Run `cimrca compute` first.")
     if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path)
+        # a batch writes it sorted by LEA with each row's place in the table as its index
+        return pd.read_parquet(path).sort_index(kind="stable").reset_index(drop=True)
     keys = [
         "school_year",
         "lea_id",

@@ -93,14 +93,23 @@ def load_state_overview(
     profile: str | Path | Profile = "california",
     results_path: str | Path = "",
     monitoring_path: str | Path = "",
+    lea_tables: str | Path = "",
 ) -> StateOverview:
     """Load the data set and the statewide results (read or computed) and summarise them.
 
     ``monitoring_path``: a ``monitoring.csv`` a batch wrote; empty: the monitoring levels are
-    computed when the profile has a ``monitoring`` section (none otherwise).
+    computed when the profile has a ``monitoring`` section (none otherwise). ``lea_tables``: a
+    batch's per-LEA tables (``OUT_DIR/.lea_tables``), read for ``leas`` and the data set's
+    name instead of loading and validating the data set again (the batch did), when
+    ``results_path`` is given.
     """
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
-    dataset = load_dataset(_resolve(data_dir))
+    if lea_tables and results_path and (monitoring_path or prof.monitoring is None):
+        from ..lea_tables import LeaTables, light_dataset
+
+        dataset = light_dataset(_resolve(data_dir), LeaTables(_resolve(lea_tables)))
+    else:
+        dataset = load_dataset(_resolve(data_dir))
     if results_path:
         source = _resolve(results_path)
         results = read_results(source)
