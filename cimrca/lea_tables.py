@@ -30,6 +30,7 @@ __all__ = [
     "write_sorted",
     "read_lea",
     "in_table_order",
+    "read_in_table_order",
     "read_where",
     "write_lea_tables",
     "light_dataset",
@@ -38,6 +39,8 @@ __all__ = [
 
 #: Rows per Parquet row group: a filtered read of one LEA decodes about this many rows.
 ROW_GROUP_ROWS = 16_384
+#: Row groups converted from pandas to Arrow at once when writing (bounds the copy made).
+CONVERT_GROUPS = 8
 
 
 @dataclass(frozen=True)
@@ -85,13 +88,16 @@ def write_sorted(frame: pd.DataFrame, path: Path, by: Sequence[str]) -> Path:
     import pyarrow.parquet as pq
 
     frame = frame.reset_index(drop=True)
-    order = np.lexsort([frame[c].astype(str).to_numpy() for c in reversed(by)])
+    codes = [pd.factorize(frame[c].astype(str), sort=True)[0] for c in reversed(by)]
+    order = np.lexsort(codes)  # stable: ties keep their order
     schema = pa.Schema.from_pandas(frame, preserve_index=True)
     path.parent.mkdir(parents=True, exist_ok=True)
+    step = ROW_GROUP_ROWS * CONVERT_GROUPS
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
-        for start in range(0, max(len(order), 1), ROW_GROUP_ROWS):
-            chunk = frame.take(order[start : start + ROW_GROUP_ROWS])
-            writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=True))
+        for start in range(0, max(len(order), 1), step):
+            chunk = frame.take(order[start : start + step])
+            table = pa.Table.from_pandas(chunk, schema=schema, preserve_index=True)
+            writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
     return path
 
 
@@ -103,6 +109,22 @@ def write_by_lea(frame: pd.DataFrame, path: Path) -> Path:
 def in_table_order(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows read from :func:`write_sorted` files back in the order of the table written."""
     return frame.sort_index(kind="stable").reset_index(drop=True)
+
+
+def read_in_table_order(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """A whole Parquet table (or some of its columns), rows in the order of the table written
+    (:func:`write_sorted` files are put back in order in Arrow, before pandas sees them)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(
+        path, columns=list(columns) if columns else None, use_pandas_metadata=True
+    )
+    meta = table.schema.pandas_metadata or {}
+    stored = [c for c in meta.get("index_columns", []) if isinstance(c, str)]
+    if len(stored) == 1:
+        table = table.sort_by(stored[0])
+        return table.to_pandas().reset_index(drop=True)
+    return table.to_pandas()
 
 
 def read_where(
@@ -139,14 +161,15 @@ def write_lea_tables(dataset: Dataset, results: pd.DataFrame, tables: LeaTables)
         Path(tmp).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     with atomic_path(tables.leas) as tmp:
         dataset.leas.to_parquet(tmp, index=False)
-    for frame, path in ((dataset.detail, tables.detail), (dataset.schools, tables.schools)):
-        if frame is None:
-            path.unlink(missing_ok=True)
-        elif path is tables.detail:
-            write_by_lea(frame, path)
-        else:
-            with atomic_path(path) as tmp:
-                frame.to_parquet(tmp, index=False)
+    if dataset.detail is None:
+        tables.detail.unlink(missing_ok=True)
+    else:
+        write_by_lea(dataset.detail, tables.detail)
+    if dataset.schools is None:
+        tables.schools.unlink(missing_ok=True)
+    else:
+        with atomic_path(tables.schools) as tmp:
+            dataset.schools.to_parquet(tmp, index=False)
     write_sorted(results, tables.funnels, ["school_year", "category"])
 
 
@@ -165,7 +188,8 @@ def light_dataset(data_dir: Path, tables: LeaTables, lea_id: str | None = None) 
     meta = json.loads(tables.meta.read_text(encoding="utf-8"))
     detail = schools = None
     if tables.detail.is_file():
-        detail = read_lea(tables.detail, lea_id) if lea_id else pd.read_parquet(tables.detail)[:0]
+        # no LEA (the state overview): no rows, and no row group read
+        detail = read_lea(tables.detail, lea_id or "")
     if tables.schools.is_file():
         schools = pd.read_parquet(tables.schools)
         if detail is not None:

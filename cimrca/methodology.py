@@ -432,7 +432,9 @@ def read_results(path: str | Path) -> pd.DataFrame:
         raise UsageError(f"results file {path} does not exist. Run `cimrca compute` first.")
     if path.suffix.lower() == ".parquet":
         # a batch writes it sorted by LEA with each row's place in the table as its index
-        return pd.read_parquet(path).sort_index(kind="stable").reset_index(drop=True)
+        from .lea_tables import read_in_table_order
+
+        return read_in_table_order(path)
     keys = [
         "school_year",
         "lea_id",

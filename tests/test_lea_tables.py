@@ -99,6 +99,10 @@ def test_light_dataset_gives_the_same_drilldown(sample, batch_files):
     assert (light.name, light.is_synthetic, light.notes) == (ds.name, ds.is_synthetic, ds.notes)
     pd.testing.assert_frame_equal(light.leas, ds.leas)
     assert set(light.detail["lea_id"]) == {IDENTIFIED}
+    import pyarrow.parquet as pq
+
+    groups = pq.ParquetFile(LeaTables(out.lea_tables).detail).metadata.num_row_groups
+    assert groups == -(-len(ds.detail) // ROW_GROUP_ROWS) > 1  # read a row group at a time
     own = results[results["lea_id"] == IDENTIFIED]
     found = findings(own, profile)
     expected = compute_drilldown(ds, own, profile=profile, findings=found)
@@ -178,3 +182,30 @@ def test_default_jobs_from_cores_and_memory(monkeypatch):
     assert default_jobs() == (1, "1 worker (8 cores, 2 GB free, limited by memory: 600 MB each)")
     summary = BatchSummary(out_dir=SAMPLE, workers=default_jobs()[1])
     assert "  1 worker (8 cores" in summary.text()
+
+
+def test_csv_rows_writes_what_pandas_writes():
+    import io
+
+    import numpy as np
+
+    from cimrca.batch.statewide import csv_rows
+
+    floats = [0.1 + 0.2, 1.0, -0.0, 1e-05, 0.0001, 123.456, 1e16, 1.5e17, 12345678901234.0,
+              np.nan, np.inf, -np.inf, 2.5e-300, -7.0, 0.5, 1234567.5, 1e15, 999999999999999.9,
+              5e-324, 0.00012345678901234567, 1e21, 3.0e22]  # fmt: skip
+    n = len(floats)
+    frame = pd.DataFrame(
+        {
+            "text": ["a", "", "ID", *["x"] * (n - 3)],
+            "ratio": floats,
+            "count": pd.array([1, None, *range(n - 2)], dtype="Int64"),
+            "years": np.arange(n, dtype="int64"),
+            "flag": [i % 2 == 0 for i in range(n)],
+            "maybe": pd.array([True, None, False, *[None] * (n - 3)], dtype="boolean"),
+        }
+    )
+    for part in (frame, frame.assign(text=["needs, quotes", *frame["text"][1:]])):
+        fh = io.StringIO()
+        csv_rows(part, fh, header=True)
+        assert fh.getvalue() == part.to_csv(index=False, lineterminator="\n")

@@ -33,7 +33,7 @@ from .plan import (
     sha256_file,
     unchanged,
 )
-from .statewide import ResultsCsv, Statewide, prepare_statewide
+from .statewide import ResultsCsv, Statewide, prepare_statewide, release_memory
 from .workers import DaskPool, LeaTask, LocalPool
 
 __all__ = ["BatchSummary", "run_batch", "run_batch_cli"]
@@ -559,6 +559,7 @@ def run_batch(
             ds, prof, profile_arg, out, lea_ids=chosen, keep_results=False, write_csv=False
         )
         del ds  # the packets read what they need of it from out.lea_tables
+        release_memory()
         # results.csv (outputs.md section 2) is written while the packets run
         csv_writer = ResultsCsv(out)
         if cim_only:
