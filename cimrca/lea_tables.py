@@ -111,14 +111,32 @@ def in_table_order(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_index(kind="stable").reset_index(drop=True)
 
 
-def read_in_table_order(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+def read_in_table_order(
+    path: Path, columns: Sequence[str] | None = None, *, latest_year: bool = False
+) -> pd.DataFrame:
     """A whole Parquet table (or some of its columns), rows in the order of the table written
-    (:func:`write_sorted` files are put back in order in Arrow, before pandas sees them)."""
+    (:func:`write_sorted` files are put back in order in Arrow, before pandas sees them).
+
+    ``latest_year``: only the rows of the latest ``school_year`` (found from the row groups'
+    statistics when they have them).
+    """
     import pyarrow.parquet as pq
 
+    filters = None
+    if latest_year:
+        meta = pq.ParquetFile(path).metadata
+        at = meta.schema.to_arrow_schema().get_field_index("school_year")
+        stats = [meta.row_group(i).column(at).statistics for i in range(meta.num_row_groups)]
+        if stats and all(s is not None and s.has_min_max for s in stats):
+            latest = max(str(s.max) for s in stats)
+        else:
+            years = pq.read_table(path, columns=["school_year"]).column(0)
+            latest = max(map(str, years.unique().to_pylist()), default="")
+        filters = [("school_year", "==", latest)]
     table = pq.read_table(
-        path, columns=list(columns) if columns else None, use_pandas_metadata=True
-    )
+        path, columns=list(columns) if columns else None, filters=filters,
+        use_pandas_metadata=True,
+    )  # fmt: skip
     meta = table.schema.pandas_metadata or {}
     stored = [c for c in meta.get("index_columns", []) if isinstance(c, str)]
     if len(stored) == 1:

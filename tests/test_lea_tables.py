@@ -209,3 +209,24 @@ def test_csv_rows_writes_what_pandas_writes():
         fh = io.StringIO()
         csv_rows(part, fh, header=True)
         assert fh.getvalue() == part.to_csv(index=False, lineterminator="\n")
+
+
+def test_latest_year_read_is_the_filter_of_the_whole_table(sample, batch_files):
+    from cimrca.lea_tables import read_in_table_order
+    from cimrca.packet.state import OVERVIEW_COLUMNS, state_overview
+
+    _, profile, results = sample
+    out, _ = batch_files
+    latest = results["school_year"].max()
+    rows = read_in_table_order(out.results_parquet, OVERVIEW_COLUMNS, latest_year=True)
+    whole = results.loc[results["school_year"] == latest, list(OVERVIEW_COLUMNS)]
+    pd.testing.assert_frame_equal(rows, whole.reset_index(drop=True))
+    # the overview's tables from those rows are the tables from the whole table
+    ds = sample[0]
+    mine = state_overview(rows, profile, leas=ds.leas)
+    expected = state_overview(results, profile, leas=ds.leas)
+    assert list(mine) == list(expected)
+    for name in expected:
+        pd.testing.assert_frame_equal(
+            mine[name].reset_index(drop=True), expected[name].reset_index(drop=True)
+        )

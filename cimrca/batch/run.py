@@ -42,6 +42,9 @@ __all__ = ["BatchSummary", "run_batch", "run_batch_cli"]
 WORKER_RETRIES = 1
 #: Seconds between checks of the running tasks' wall-clock limits.
 POLL_SECONDS = 0.2
+#: Data sets up to this size (their CSV files) start the workers while the statewide tables
+#: are computed; larger ones after, when the batch has given that memory back.
+EARLY_START_BYTES = 16 * 2**20
 #: Memory one local worker (its process and its kernel) needs at most, for the default --jobs.
 WORKER_MEMORY_BYTES = 600 * 2**20
 #: Memory kept for the batch's own process (it computes the statewide tables) and the system.
@@ -553,7 +556,10 @@ def run_batch(
         # When every chosen LEA will run (a first run, or --force), start the workers now:
         # their kernels start and import while the statewide tables are computed below.
         first_run = read_manifest(out.root)["lea_id"].isin(chosen).sum() == 0
-        if scheduler is None and chosen and (force or first_run):
+        # A large State's statewide step is the run's peak of memory: its workers start after
+        # it, so the tree never holds both (issue 13)
+        small = _data_bytes(ds.path) <= EARLY_START_BYTES
+        if scheduler is None and chosen and (force or first_run) and small:
             early_pool = LocalPool(min(n_jobs, len(chosen) + 1), kernel, run_folder)
         state = prepare_statewide(
             ds, prof, profile_arg, out, lea_ids=chosen, keep_results=False, write_csv=False
@@ -604,6 +610,13 @@ def run_batch(
         shutil.rmtree(run_folder, ignore_errors=True)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _data_bytes(folder: Path | None) -> int:
+    """The size of a data set's CSV files."""
+    if folder is None:
+        return 0
+    return sum(f.stat().st_size for f in Path(folder).glob("*.csv") if f.is_file())
 
 
 def default_jobs() -> tuple[int, str]:

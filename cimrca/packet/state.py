@@ -107,7 +107,9 @@ def load_state_overview(
     computed when the profile has a ``monitoring`` section (none otherwise). ``lea_tables``: a
     batch's per-LEA tables (``OUT_DIR/.lea_tables``), read for ``leas`` and the data set's
     name instead of loading and validating the data set again (the batch did), when
-    ``results_path`` is given.
+    ``results_path`` is given; the results are then read for the latest school year only, in
+    the columns :data:`OVERVIEW_COLUMNS` (every table and chart of the overview is of that
+    year), so :attr:`StateOverview.results` holds those rows.
     """
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
     light = bool(lea_tables and results_path and (monitoring_path or prof.monitoring is None))
@@ -117,9 +119,9 @@ def load_state_overview(
         dataset = light_dataset(_resolve(data_dir), LeaTables(_resolve(lea_tables)))
     else:
         dataset = load_dataset(_resolve(data_dir))
-    if light:  # the columns the overview shows: a third of the table's memory
+    if light:  # what the overview shows: the latest year's rows, some columns
         source = _resolve(results_path)
-        results = read_in_table_order(source, OVERVIEW_COLUMNS)
+        results = read_in_table_order(source, OVERVIEW_COLUMNS, latest_year=True)
         _check_results_profile(results, prof, source)
     elif results_path:
         source = _resolve(results_path)
