@@ -17,9 +17,11 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 PARAMETERS = {
     "lea_packet.ipynb": (
         "lea_id", "data_dir", "out_dir", "profile", "results_path", "indicators_path",
-        "annotations_db", "annotations_json", "monitoring_path",
+        "annotations_db", "annotations_json", "monitoring_path", "lea_tables",
     ),
-    "state_overview.ipynb": ("data_dir", "profile", "results_path", "out_dir", "monitoring_path"),
+    "state_overview.ipynb": (
+        "data_dir", "profile", "results_path", "out_dir", "monitoring_path", "lea_tables",
+    ),
 }  # fmt: skip
 
 
@@ -89,8 +91,9 @@ def test_papermill_documents_every_parameter(path):
     )
     assert done.returncode == 0, done.stderr
     for name in PARAMETERS[path.name]:
-        # "  name: str (default ...)" followed by the comment as help text
-        block = re.search(rf"^\s+{name}: str \(default [^)]*\)\n\s+(\S.*)$", done.stdout, re.M)
+        # "  name: str (default ...)" followed by the comment as help text (on the same line
+        # when the name is short)
+        block = re.search(rf"^\s+{name}: str \(default [^)]*\)\s+(\S.*)$", done.stdout, re.M)
         assert block, f"{name} missing from:\n{done.stdout}"
         assert block.group(1).strip()
 
