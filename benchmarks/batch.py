@@ -3,6 +3,7 @@
 Usage::
 
     python benchmarks/batch.py [--data data/sample] [--leas 8] [--jobs 2] [--all]
+    python benchmarks/batch.py --state 2300 [--leas 100] [--jobs 2] [--compare]
 
 The plain loop runs, for each LEA, ``papermill notebooks/lea_packet.ipynb OUT.ipynb -p lea_id
 ... -k KERNEL`` with empty ``results_path`` / ``indicators_path``, as someone would by hand (each
@@ -11,6 +12,15 @@ then builds the full packets (workbook, notebook, HTML, findings) for the same L
 each side's wall time, throughput (LEAs per minute), the speed-up ratio and the peak resident
 memory of each side's process tree (sampled every 0.2 s). ``--all`` also runs the whole data
 set through ``cimrca batch`` and reports its time and peak memory.
+
+State-scale mode (``--state N``): generates a State of N LEAs x ``--years`` school years
+(seed 7, cached under benchmarks/.work/), runs ``cimrca batch --force`` on its first
+``--leas`` LEAs (default 100) for each ``--jobs`` value given (``--jobs 1 2``), and prints wall
+time, throughput, the peak memory of the whole process tree (the resident size of the batch,
+its workers and their kernels, summed, sampled with psutil every 0.2 s), the parent's own peak,
+and the hours for every LEA of the State (the fixed cost, plus every LEA at the measured
+seconds per LEA and worker). ``--compare`` runs the same number of LEAs of ``--data`` (the
+sample) just before each, side by side.
 """
 
 from __future__ import annotations
