@@ -3,6 +3,7 @@
 Usage::
 
     python benchmarks/batch.py [--data data/sample] [--leas 8] [--jobs 2] [--all]
+    python benchmarks/batch.py --state 2300 [--leas 100] [--jobs 2] [--compare]
 
 The plain loop runs, for each LEA, ``papermill notebooks/lea_packet.ipynb OUT.ipynb -p lea_id
 ... -k KERNEL`` with empty ``results_path`` / ``indicators_path``, as someone would by hand (each
@@ -11,6 +12,15 @@ then builds the full packets (workbook, notebook, HTML, findings) for the same L
 each side's wall time, throughput (LEAs per minute), the speed-up ratio and the peak resident
 memory of each side's process tree (sampled every 0.2 s). ``--all`` also runs the whole data
 set through ``cimrca batch`` and reports its time and peak memory.
+
+State-scale mode (``--state N``): generates a State of N LEAs x ``--years`` school years
+(seed 7, cached under benchmarks/.work/), runs ``cimrca batch --force`` on its first
+``--leas`` LEAs (default 100) for each ``--jobs`` value given (``--jobs 1 2``), and prints wall
+time, throughput, the peak memory of the whole process tree (the resident size of the batch,
+its workers and their kernels, summed, sampled with psutil every 0.2 s), the parent's own peak,
+and the hours for every LEA of the State (the fixed cost, plus every LEA at the measured
+seconds per LEA and worker). ``--compare`` runs the same number of LEAs of ``--data`` (the
+sample) just before each, side by side.
 """
 
 from __future__ import annotations
@@ -31,39 +41,45 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_SECONDS = 0.2
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident memory (bytes) of ``pid`` and its descendants, from /proc."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+def _tree_rss(pid: int) -> tuple[int, int]:
+    """Resident memory (bytes) of ``pid`` with all its descendants summed, and of ``pid`` alone."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0, 0
+    total = own = 0
+    for proc in procs:
         try:
-            with open(f"/proc/{entry}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
+            rss = proc.memory_info().rss
+        except psutil.NoSuchProcess:
             continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
-        rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-    total, stack = 0, [pid]
-    while stack:
-        p = stack.pop()
-        total += rss.get(p, 0)
-        stack.extend(children.get(p, []))
-    return total
+        total += rss
+        own = rss if proc.pid == pid else own
+    return total, own
 
 
 def _run(args: list[str]) -> tuple[float, int, int]:
     """Run a command; return (seconds, peak tree RSS in bytes, exit status)."""
-    peak = 0
+    seconds, peak, _, status = _run_measured(args)
+    return seconds, peak, status
+
+
+def _run_measured(args: list[str]) -> tuple[float, int, int, int]:
+    """Run a command; return (seconds, peak RSS of the whole tree, peak RSS of the command's own
+    process, exit status), the tree's memory summed over its processes every 0.2 s."""
+    peak = own_peak = 0
     started = time.monotonic()
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, own_peak
         while not done.is_set():
-            peak = max(peak, _tree_rss(proc.pid))
+            total, own = _tree_rss(proc.pid)
+            peak, own_peak = max(peak, total), max(own_peak, own)
             time.sleep(SAMPLE_SECONDS)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -71,7 +87,7 @@ def _run(args: list[str]) -> tuple[float, int, int]:
     status = proc.wait()
     done.set()
     thread.join()
-    return time.monotonic() - started, peak, status
+    return time.monotonic() - started, peak, own_peak, status
 
 
 def _papermill_loop(data: Path, leas: list[str], out: Path, kernel: str) -> tuple[float, int]:
@@ -101,13 +117,93 @@ def _batch(data: Path, leas: list[str], out: Path, jobs: int) -> tuple[float, in
     return seconds, peak
 
 
+WORK = ROOT / "benchmarks" / ".work"
+
+
+def _state(n_leas: int, years: int) -> Path:
+    """The generated State of ``n_leas`` LEAs x ``years`` years (seed 7), cached in .work/."""
+    data = WORK / f"state_{n_leas}x{years}"
+    if not (data / "leas.csv").is_file():
+        print(f"generating {n_leas} LEAs x {years} years into {data} ...", flush=True)
+        subprocess.run(
+            [sys.executable, "-m", "cimrca", "sample", str(data), "--leas", str(n_leas),
+             "--years", str(years), "--seed", "7"],
+            check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+    return data
+
+
+def _batch_run(data: Path, n: int, out: Path, jobs: int) -> dict[str, float]:
+    """``cimrca batch --force --jobs J`` on the first ``n`` LEAs of ``data``, measured."""
+    leas = sorted(pd.read_csv(data / "leas.csv", dtype=str)["lea_id"])[:n]
+    args = [sys.executable, "-m", "cimrca", "batch", str(data), "--out", str(out), "--force"]
+    args += [a for lea in leas for a in ("--lea", lea)] + ["--jobs", str(jobs)]
+    seconds, peak, own, status = _run_measured(args)
+    if status != 0:
+        raise SystemExit(f"cimrca batch failed (exit {status}): {' '.join(args)}")
+    manifest = pd.read_csv(out / "manifest.csv", dtype={"lea_id": str})
+    packet_seconds = float(manifest.loc[manifest["lea_id"].isin(leas), "seconds"].sum())
+    return {"n": len(leas), "seconds": seconds, "peak": peak, "parent": own,
+            "packets": packet_seconds}  # fmt: skip
+
+
+def state_scale(args: argparse.Namespace) -> int:
+    """``--state N``: N LEAs of a generated State through ``cimrca batch``, side by side with
+    the same number of LEAs of ``--data`` when ``--compare`` is given; prints throughput, peak
+    memory of the process tree and the hours for every LEA of the State."""
+    data = _state(args.state, args.years)
+    n_all = len(pd.read_csv(data / "leas.csv", dtype=str))
+    n = args.leas or 100
+    runs: list[tuple[str, dict[str, float]]] = []
+    with tempfile.TemporaryDirectory(prefix="cimrca-bench-") as tmp:
+        for jobs in args.jobs:
+            if args.compare:
+                label = f"sample, {min(n, 50)} LEAs, --jobs {jobs}"
+                runs.append((label, _batch_run(args.data.resolve(), n, Path(tmp) / f"s{jobs}",
+                                               jobs)))  # fmt: skip
+                print(f"  {label}: {runs[-1][1]['seconds']:.1f} s", flush=True)
+            label = f"State {args.state}, {n} LEAs, --jobs {jobs}"
+            runs.append((label, _batch_run(data, n, Path(tmp) / f"b{jobs}", jobs)))
+            print(f"  {label}: {runs[-1][1]['seconds']:.1f} s", flush=True)
+    print(f"{os.cpu_count()} cores; peak memory is the resident size summed over the tree")
+    print(f"{'':36}{'seconds':>9}{'LEAs/min':>10}{'tree MB':>9}{'parent MB':>10}{'whole h':>9}")
+    for label, r in runs:
+        jobs = int(label.rsplit(" ", 1)[1])
+        # the fixed cost is what the packets' own seconds (spread over the workers) leave
+        per_lea = r["packets"] / r["n"] / jobs
+        fixed = max(r["seconds"] - per_lea * r["n"], 0.0)
+        hours = (fixed + per_lea * n_all) / 3600 if label.startswith("State") else float("nan")
+        print(f"{label:36}{r['seconds']:9.1f}{60 * r['n'] / r['seconds']:10.1f}"
+              f"{r['peak'] / 2**20:9.0f}{r['parent'] / 2**20:10.0f}{hours:9.1f}")  # fmt: skip
+    if args.compare:
+        for jobs in args.jobs:
+            pair = [r for label, r in runs if label.endswith(f"--jobs {jobs}")]
+            print(f"--jobs {jobs}: State / sample = {pair[1]['seconds'] / pair[0]['seconds']:.2f}x"
+                  " (goal: at most 2x)")  # fmt: skip
+    print(
+        f"whole State: {n_all} LEAs; 'whole h' = fixed cost + {n_all} x the measured seconds "
+        "per LEA per worker"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "sample")
-    parser.add_argument("--leas", type=int, default=8, help="LEAs to compare (default 8)")
-    parser.add_argument("--jobs", type=int, default=2, help="cimrca batch --jobs (default 2)")
+    parser.add_argument("--leas", type=int, help="LEAs to run (default 8; 100 with --state)")
+    parser.add_argument(
+        "--jobs", type=int, nargs="+", default=[2], help="cimrca batch --jobs (default 2)"
+    )
     parser.add_argument("--all", action="store_true", help="also run the whole data set")
+    parser.add_argument("--state", type=int, help="State-scale mode: a generated State of N LEAs")
+    parser.add_argument("--years", type=int, default=5, help="school years of --state")
+    parser.add_argument(
+        "--compare", action="store_true", help="with --state: the same LEAs count of --data too"
+    )
     args = parser.parse_args(argv)
+    if args.state:
+        return state_scale(args)
+    args.leas, args.jobs = args.leas or 8, args.jobs[0]
     sys.path.insert(0, str(ROOT))
     from cimrca.runner.engine import default_kernel_name
 

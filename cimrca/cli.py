@@ -145,8 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--selpa", metavar="NAME", help="run the LEAs whose selpa in leas.csv is NAME")
     p.add_argument(
-        "--jobs", type=int, metavar="N", help="parallel workers (default: number of cores)"
-    )
+        "--jobs", type=int, metavar="N",
+        help="parallel workers (default: one per core, as many as the free memory holds)",
+    )  # fmt: skip
     _add_profile(p)
     p.add_argument(
         "--shard", metavar="I/N", help="run the I-th of N disjoint slices of the LEAs (1-based)"

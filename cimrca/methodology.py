@@ -421,7 +421,10 @@ def read_results(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise UsageError(f"results file {path} does not exist. Run `cimrca compute` first.")
     if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path)
+        # a batch writes it sorted by LEA with each row's place in the table as its index
+        from .lea_tables import read_in_table_order
+
+        return read_in_table_order(path)
     keys = [
         "school_year",
         "lea_id",

@@ -124,6 +124,18 @@ class OutputLayout:
         return self.root / "monitoring.csv"
 
     @property
+    def lea_tables(self) -> Path:
+        """What the packets read instead of the whole data set (:mod:`cimrca.lea_tables`):
+        rewritten by every run."""
+        return self.root / ".lea_tables"
+
+    @property
+    def results_csv_stamp(self) -> Path:
+        """Which ``results.parquet`` the ``results.csv`` beside it was written from (a run
+        whose results are unchanged does not write the CSV again)."""
+        return self.root / ".results_csv.stamp"
+
+    @property
     def annotations_store(self) -> Path:
         """The default annotation store."""
         return self.root / "annotations.sqlite"

@@ -57,18 +57,28 @@ def _planned_and_written(
     LEAs of ``write``; all when ``None``)."""
     profile = load_profile("california")
     layout = OutputLayout(out)
-    state = prepare_statewide(load_dataset(data), profile, "california", layout)
+    # as a batch: the parent keeps neither the results table nor the data set, and plans
+    # each LEA from its own rows; the notebook reads the per-LEA tables
+    state = prepare_statewide(
+        load_dataset(data), profile, "california", layout, lea_ids=leas, keep_results=False
+    )
+    assert state.results is None
+    monitoring_path = layout.monitoring if state.monitoring is not None else ""
     pairs = []
     for lea in leas:
         planned = build_packet(
-            lea, state.dataset, state.results, state.indicators, profile
-        ).workbook_keys
-        packet = load_packet(
-            lea,
-            data_dir=data,
-            results_path=layout.results_parquet,
-            indicators_path=layout.indicators if state.indicators is not None else "",
-        )
+            lea, state.dataset, state.lea_results(lea), state.indicators, profile,
+            monitoring=state.monitoring,
+        ).workbook_keys  # fmt: skip
+        files = {
+            "data_dir": data,
+            "results_path": layout.results_parquet,
+            "indicators_path": layout.indicators if state.indicators is not None else "",
+            "monitoring_path": monitoring_path,
+        }
+        packet = load_packet(lea, **files, lea_tables=layout.lea_tables)
+        # a hand run over the same files (the whole data set and results table) agrees
+        assert load_packet(lea, **files).workbook_keys == packet.workbook_keys, lea
         written = packet.workbook_keys
         if write is None or lea in write:
             path = layout.lea(lea).workbook

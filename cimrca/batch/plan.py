@@ -117,17 +117,29 @@ def sha256_file(path: Path) -> str:
 
 
 def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
-    """A 64-bit hash of every row (values and column names), for per-LEA digests."""
+    """A 64-bit hash of every row (values and column names), for per-LEA digests.
+
+    Each column is hashed in its own dtype (:func:`pandas.util.hash_pandas_object`), without
+    converting the table to text.
+    """
     cols = sorted(frame.columns)
-    hashed = pd.util.hash_pandas_object(frame[cols].astype(str), index=False).to_numpy()
+    hashed = pd.util.hash_pandas_object(frame[cols], index=False).to_numpy()
     return hashed ^ np.uint64(int(hashlib.sha256("|".join(cols).encode()).hexdigest()[:15], 16))
 
 
 def per_lea_digest(frame: pd.DataFrame | None, lea_ids: Sequence[str]) -> dict[str, str]:
-    """SHA-256 of each LEA's rows of ``frame`` (in their sorted order)."""
+    """SHA-256 of each LEA's rows of ``frame`` (in their sorted order).
+
+    Only the rows of ``lea_ids`` are hashed, so a few LEAs of a large State cost little; an
+    LEA's digest does not depend on which other LEAs are asked for.
+    """
     if frame is None or frame.empty:
         return dict.fromkeys(lea_ids, "")
-    ids = frame["lea_id"].astype(str).to_numpy()
+    ids = frame["lea_id"].astype(str)
+    wanted = ids.isin(list(lea_ids)).to_numpy()
+    if not wanted.all():
+        frame, ids = frame[wanted], ids[wanted]
+    ids = ids.to_numpy()
     hashes = _row_hashes(frame)
     order = np.argsort(ids, kind="stable")
     ids, hashes = ids[order], hashes[order]

@@ -33,7 +33,7 @@ from .plan import (
     sha256_file,
     unchanged,
 )
-from .statewide import Statewide, prepare_statewide
+from .statewide import ResultsCsv, Statewide, prepare_statewide, release_memory
 from .workers import DaskPool, LeaTask, LocalPool
 
 __all__ = ["BatchSummary", "run_batch", "run_batch_cli"]
@@ -42,6 +42,13 @@ __all__ = ["BatchSummary", "run_batch", "run_batch_cli"]
 WORKER_RETRIES = 1
 #: Seconds between checks of the running tasks' wall-clock limits.
 POLL_SECONDS = 0.2
+#: Data sets up to this size (their CSV files) start the workers while the statewide tables
+#: are computed; larger ones after, when the batch has given that memory back.
+EARLY_START_BYTES = 16 * 2**20
+#: Memory one local worker (its process and its kernel) needs at most, for the default --jobs.
+WORKER_MEMORY_BYTES = 600 * 2**20
+#: Memory kept for the batch's own process (it computes the statewide tables) and the system.
+PARENT_MEMORY_BYTES = 1536 * 2**20
 
 
 @dataclass
@@ -57,6 +64,7 @@ class BatchSummary:
     left_out: str = ""
     conflicts: list[str] = field(default_factory=list)
     open_conflicts: int = 0
+    workers: str = ""
 
     @property
     def exit_status(self) -> int:
@@ -71,6 +79,8 @@ class BatchSummary:
             f"{n} LEA packet(s) in {self.seconds:.1f} s: {len(ok)} ok, {len(self.skipped)} "
             f"skipped (unchanged), {len(failed)} failed. Output: {self.out_dir}"
         ]
+        if self.workers:
+            lines.append(f"  {self.workers}")
         if overview in self.ok or overview in self.failed:
             done = "written" if overview in self.ok else "FAILED"
             lines.append(f"  state overview: {done}")
@@ -163,9 +173,16 @@ class _Run:
             "notebook": sha256_file(packet_nb),
             "dataset": f"{ds.name}|{ds.is_synthetic}",
         }
-        self.results_digest = per_lea_digest(state.results, chosen)
-        self.indicators_digest = per_lea_digest(state.indicators, chosen)
-        self.monitoring_digest = per_lea_digest(state.monitoring, chosen)
+        digests = state.digests
+        if not digests or any(lea not in digests["results"] for lea in chosen):
+            digests = {
+                "results": per_lea_digest(state.results, chosen),
+                "indicators": per_lea_digest(state.indicators, chosen),
+                "monitoring": per_lea_digest(state.monitoring, chosen),
+            }
+        self.results_digest = digests["results"]
+        self.indicators_digest = digests["indicators"]
+        self.monitoring_digest = digests["monitoring"]
         self.names = dict(
             zip(ds.leas["lea_id"].astype(str), ds.leas["lea_name"].astype(str), strict=True)
         )
@@ -227,7 +244,7 @@ class _Run:
             {
                 **self.common,
                 "notebook": "",
-                "results": sha256_file(out.results_csv),
+                "results": sha256_file(out.results_parquet),
                 "state_nb": sha256_file(state_nb),
                 "monitoring": sha256_file(out.monitoring) if out.monitoring.is_file() else "",
             }
@@ -246,6 +263,7 @@ class _Run:
             "results_path": str(out.results_parquet),
             "out_dir": str(out.root),
             "monitoring_path": self._monitoring_path(),
+            "lea_tables": str(out.lea_tables),
         }
         return LeaTask(
             key=STATE_OVERVIEW_NAME, lea_id="", name=STATE_OVERVIEW_NAME,
@@ -267,6 +285,7 @@ class _Run:
             "annotations_json": str(files.annotations_json),
             "monitoring_path": self._monitoring_path(),
             "audience": "public" if self.public else "internal",
+            "lea_tables": str(out.lea_tables),
         }
         return LeaTask(
             key=lea, lea_id=lea, name=lea, notebook=str(packet_nb), folder=str(files.folder),
@@ -291,7 +310,7 @@ class _Run:
         lea, state, files = task.lea_id, self.state, self.out.lea(task.lea_id)
         try:
             packet = build_packet(
-                lea, state.dataset, state.results, state.indicators, state.profile,
+                lea, state.dataset, state.lea_results(lea), state.indicators, state.profile,
                 monitoring=state.monitoring,
             )  # fmt: skip
         except CimrcaError as exc:  # this LEA's data cannot make a packet; the others go on
@@ -540,7 +559,9 @@ def run_batch(
             "from this run, and every chosen LEA is run again"
         )
     kernel = kernel_name or default_kernel_name()
-    n_jobs = jobs or os.cpu_count() or 1
+    n_jobs, summary.workers = default_jobs() if jobs is None else (jobs, f"{jobs} worker(s)")
+    if scheduler:
+        summary.workers = f"Dask scheduler {scheduler}"
     run_folder = _make_run_folder()
     early_pool: Any = None
     pool: Any = None
@@ -549,11 +570,22 @@ def run_batch(
         # When every chosen LEA will run (a first run, or --force), start the workers now:
         # their kernels start and import while the statewide tables are computed below.
         first_run = read_manifest(out.root)["lea_id"].isin(chosen).sum() == 0
-        if scheduler is None and chosen and (force or first_run):
+        # A large State's statewide step is the run's peak of memory: its workers start after
+        # it, so the tree never holds both (issue 13)
+        small = _data_bytes(ds.path) <= EARLY_START_BYTES
+        if scheduler is None and chosen and (force or first_run) and small:
             early_pool = LocalPool(min(n_jobs, len(chosen) + 1), kernel, run_folder)
-        state = prepare_statewide(ds, prof, profile_arg, out)
+        state = prepare_statewide(
+            ds, prof, profile_arg, out, lea_ids=chosen, keep_results=False, write_csv=False
+        )
+        del ds  # the packets read what they need of it from out.lea_tables
+        release_memory()
+        # results.csv (outputs.md section 2) is written while the packets run
+        csv_writer = ResultsCsv(out)
         if cim_only:
-            chosen, summary.left_out = _cim_only(ds, state, lea_ids, selpa, shard_t, chosen)
+            chosen, summary.left_out = _cim_only(
+                state.dataset, state, lea_ids, selpa, shard_t, chosen
+            )
         run = _Run(out, state, chosen, store, packet_nb, summary)
         run.public = public
         owns_overview = shard_t is None or shard_t[0] == 1
@@ -576,6 +608,7 @@ def run_batch(
                 pool = LocalPool(min(n_jobs, len(tasks)), kernel, run_folder)
             _drive(pool, tasks, run, timeout)
         summary.open_conflicts = write_conflicts_csv(store, out.conflicts_csv)
+        csv_writer.wait()
     except BaseException:
         # Ctrl-C, a full disk, a store locked too long: stop the workers now, not after their
         # notebooks (a half-run notebook stays hidden and is removed by the next run)
@@ -592,6 +625,34 @@ def run_batch(
         shutil.rmtree(run_folder, ignore_errors=True)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _data_bytes(folder: Path | None) -> int:
+    """The size of a data set's CSV files."""
+    if folder is None:
+        return 0
+    return sum(f.stat().st_size for f in Path(folder).glob("*.csv") if f.is_file())
+
+
+def default_jobs() -> tuple[int, str]:
+    """The default ``--jobs``: one worker per core, as many as the available memory holds.
+
+    Each worker is counted at :data:`WORKER_MEMORY_BYTES` (its process and kernel with one
+    packet's tables; measured at about 400 MB in benchmarks/README.md), after
+    :data:`PARENT_MEMORY_BYTES` for the batch itself. Returns the number and the summary's
+    words for it, e.g. ``"2 workers (2 cores, 23 GB free)"``.
+    """
+    import psutil
+
+    cores = os.cpu_count() or 1
+    free = psutil.virtual_memory().available
+    fit = max(int((free - PARENT_MEMORY_BYTES) // WORKER_MEMORY_BYTES), 1)
+    jobs = min(cores, fit)
+    why = "" if jobs == cores else f", limited by memory: {WORKER_MEMORY_BYTES // 2**20} MB each"
+    return jobs, (
+        f"{jobs} worker{'s' if jobs != 1 else ''} ({cores} core{'s' if cores != 1 else ''}, "
+        f"{free / 2**30:.0f} GB free{why})"
+    )
 
 
 def _cim_only(

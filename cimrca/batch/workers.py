@@ -82,13 +82,12 @@ def _render_html(nb_path: Path, html_path: Path, title: str | None) -> None:
 
 
 def _warm_worker_imports() -> None:
-    """Import what a worker needs (papermill, the packet module, nbconvert's templates) while
-    its kernel starts, so the first LEA does not pay for it (a failure here resurfaces, with
-    its message, in the first task)."""
+    """Import what a worker needs (papermill, nbconvert's templates) while its kernel starts,
+    so the first LEA does not pay for it (a failure here resurfaces, with its message, in the
+    first task). The packet's own modules (pandas, matplotlib) are imported by the kernel
+    only: the worker process does not run them, and would hold about 60 MB more."""
     with contextlib.suppress(Exception):
         import papermill  # noqa: F401
-
-        import cimrca.packet  # noqa: F401
 
         from ..runner.html import _html_exporter, _template_dir
 
@@ -214,6 +213,9 @@ def _worker_main(
         from ..runner.engine import KERNEL_DIR_ENV
 
         os.environ[KERNEL_DIR_ENV] = kernel_folder
+    # Arrow's default pool keeps freed buffers; the system allocator gives them back, so a
+    # kernel stays at the size of one packet's tables (its environment is this process's)
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     _skip_iri_grammar()
     importer = threading.Thread(target=_warm_worker_imports, daemon=True)

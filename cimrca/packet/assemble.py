@@ -429,6 +429,21 @@ def _stored_annotations(packet: Packet, db: Path) -> PacketAnnotations:
     return PacketAnnotations(matching, previous, orphans, "store", db)
 
 
+def _from_lea_tables(
+    lea_id: str | int, data_dir: str | Path, lea_tables: str | Path, results_path: str | Path
+) -> tuple[str, Dataset, pd.DataFrame]:
+    """The LEA's code, data set and results rows from a batch's per-LEA tables."""
+    from ..lea_tables import LeaTables, light_dataset, packet_results
+
+    tables = LeaTables(_resolve(lea_tables))
+    if not results_path or Path(results_path).suffix.lower() != ".parquet":
+        raise UsageError("lea_tables needs results_path: the results.parquet the batch wrote.")
+    leas = _read_once(pd.read_parquet, tables.leas)
+    (lea,) = require_leas([lea_id], leas, source=f"{_resolve(data_dir)}/leas.csv")
+    dataset = light_dataset(_resolve(data_dir), tables, lea)
+    return lea, dataset, packet_results(_resolve(results_path), tables, lea)
+
+
 def load_packet(
     lea_id: str | int,
     *,
@@ -439,6 +454,7 @@ def load_packet(
     annotations_db: str | Path = "",
     annotations_json: str | Path = "",
     monitoring_path: str | Path = "",
+    lea_tables: str | Path = "",
 ) -> Packet:
     """Read the files a packet notebook's parameters name, then :func:`build_packet`.
 
@@ -468,6 +484,13 @@ def load_packet(
     monitoring_path
         The statewide ``monitoring.csv`` a batch wrote (:func:`cimrca.monitoring.write_monitoring`);
         empty: computed from the data set when the profile has a ``monitoring`` section.
+    lea_tables
+        A batch's per-LEA tables (:class:`cimrca.lea_tables.LeaTables`, ``OUT_DIR/.lea_tables``),
+        with ``results_path`` its ``results.parquet``: the data set is not loaded again (the
+        batch validated it), only ``leas``, its name and flags, and this LEA's detail rows are
+        read; :attr:`Packet.results` holds the rows the packet shows
+        (:func:`cimrca.lea_tables.packet_results`), not the whole State. Empty: read the data
+        set and the whole results table.
 
     Returns
     -------
@@ -495,14 +518,18 @@ def load_packet(
             "hands over the annotations), not both."
         )
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
-    dataset = _read_once(load_dataset, _resolve(data_dir))
-    (lea_id,) = require_leas([lea_id], dataset.leas, source=f"{dataset.path}/leas.csv")
-    if results_path:
-        source = _resolve(results_path)
-        results = _read_once(read_results, source)
-        _check_results_profile(results, prof, source)
+    if lea_tables:  # a batch: this LEA's rows, not the whole State
+        lea_id, dataset, results = _from_lea_tables(lea_id, data_dir, lea_tables, results_path)
+        _check_results_profile(results, prof, _resolve(results_path))
     else:
-        results = compute_results(dataset, prof)
+        dataset = _read_once(load_dataset, _resolve(data_dir))
+        (lea_id,) = require_leas([lea_id], dataset.leas, source=f"{dataset.path}/leas.csv")
+        if results_path:
+            source = _resolve(results_path)
+            results = _read_once(read_results, source)
+            _check_results_profile(results, prof, source)
+        else:
+            results = compute_results(dataset, prof)
     if indicators_path:
         indicator_results = _read_once(read_indicator_results, _resolve(indicators_path))
     elif dataset.indicators is not None:
@@ -521,6 +548,7 @@ def load_packet(
         "annotations_db": str(annotations_db),
         "annotations_json": str(annotations_json),
         "monitoring_path": str(monitoring_path),
+        **({"lea_tables": str(lea_tables)} if lea_tables else {}),
     }
     monitoring = None
     if monitoring_path and prof.monitoring is not None:

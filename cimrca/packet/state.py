@@ -65,6 +65,12 @@ __all__ = [
 ]
 
 _LEFT = {"text-align": "left"}
+#: The columns of the results table the overview reads (its tables and chart).
+OVERVIEW_COLUMNS = (
+    "school_year", "lea_id", "category", "race_ethnicity", "ratio_type", "ratio", "reason",
+    "exceeds_threshold", "consecutive_years", "significantly_disproportionate", "threshold",
+    "profile",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,15 +99,31 @@ def load_state_overview(
     profile: str | Path | Profile = "california",
     results_path: str | Path = "",
     monitoring_path: str | Path = "",
+    lea_tables: str | Path = "",
 ) -> StateOverview:
     """Load the data set and the statewide results (read or computed) and summarise them.
 
     ``monitoring_path``: a ``monitoring.csv`` a batch wrote; empty: the monitoring levels are
-    computed when the profile has a ``monitoring`` section (none otherwise).
+    computed when the profile has a ``monitoring`` section (none otherwise). ``lea_tables``: a
+    batch's per-LEA tables (``OUT_DIR/.lea_tables``), read for ``leas`` and the data set's
+    name instead of loading and validating the data set again (the batch did), when
+    ``results_path`` is given; the results are then read for the latest school year only, in
+    the columns :data:`OVERVIEW_COLUMNS` (every table and chart of the overview is of that
+    year), so :attr:`StateOverview.results` holds those rows.
     """
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
-    dataset = load_dataset(_resolve(data_dir))
-    if results_path:
+    light = bool(lea_tables and results_path and (monitoring_path or prof.monitoring is None))
+    if light:
+        from ..lea_tables import LeaTables, light_dataset, read_in_table_order
+
+        dataset = light_dataset(_resolve(data_dir), LeaTables(_resolve(lea_tables)))
+    else:
+        dataset = load_dataset(_resolve(data_dir))
+    if light:  # what the overview shows: the latest year's rows, some columns
+        source = _resolve(results_path)
+        results = read_in_table_order(source, OVERVIEW_COLUMNS, latest_year=True)
+        _check_results_profile(results, prof, source)
+    elif results_path:
         source = _resolve(results_path)
         results = read_results(source)
         _check_results_profile(results, prof, source)
