@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 LEVEL_LABELS = {
-    "identified": "Identified",
+    "identified": "Significantly disproportionate",
     "flagged": "Disproportionate (above the threshold)",
     "watch": "Approaching threshold",
 }
