@@ -39,6 +39,7 @@ __all__ = [
     "compute_monitoring",
     "indicator_percentiles",
     "reason_indicators",
+    "monitoring_row",
     "write_monitoring",
     "read_monitoring",
 ]
@@ -476,6 +477,20 @@ def reason_indicators(
     )[keep]
     out = out.sort_values("level_reason", ascending=False, kind="stable", ignore_index=True)
     return out.loc[:, list(REASON_INDICATOR_COLUMNS)]
+
+
+def monitoring_row(monitoring: pd.DataFrame | None, school_year: str | None) -> dict | None:
+    """One LEA's monitoring row of ``school_year`` (else its latest year) as a mapping.
+
+    ``monitoring`` holds that LEA's rows of :func:`compute_monitoring`; ``None`` (or no rows)
+    when the profile defines no monitoring levels. The packet, the workbook and the findings
+    JSON all take the LEA's level from here.
+    """
+    if monitoring is None or monitoring.empty:
+        return None
+    years = monitoring["school_year"].astype(str)
+    year = school_year if school_year is not None and (years == school_year).any() else years.max()
+    return monitoring[years == year].iloc[0].to_dict()
 
 
 def write_monitoring(monitoring: pd.DataFrame, path: str | Path) -> Path:

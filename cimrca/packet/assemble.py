@@ -137,11 +137,9 @@ class Packet:
 
         ``None`` when the profile defines no monitoring levels.
         """
-        if self.monitoring is None or self.monitoring.empty:
-            return None
-        years = self.monitoring["school_year"].astype(str)
-        year = self.latest_year if (years == self.latest_year).any() else years.max()
-        return self.monitoring[years == year].iloc[0].to_dict()
+        from ..monitoring import monitoring_row
+
+        return monitoring_row(self.monitoring, self.latest_year)
 
     @property
     def school_years(self) -> tuple[str, ...]:

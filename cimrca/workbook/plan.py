@@ -22,6 +22,7 @@ from .. import layout
 from ..drilldown import FINDING_KEYS, NO_DETAIL_MESSAGE, concentration_summary
 from ..errors import WorkbookError
 from ..findings import findings, identification_run
+from ..monitoring import monitoring_row
 from ..profiles import Profile
 from .activities import COMPLIANT_CHOICES, plan_activities
 from .prompts import load_prompts
@@ -265,7 +266,7 @@ def plan_workbook(inputs: WorkbookInputs) -> WorkbookPlan:
     years = tuple(sorted(results["school_year"].astype(str).unique())) if len(results) else ()
     found = inputs.findings if inputs.findings is not None else findings(results, inputs.profile)
     indicators = _indicator_rows(inputs)
-    monitoring = _monitoring_row(inputs.monitoring, years[-1] if years else None)
+    monitoring = monitoring_row(inputs.monitoring, years[-1] if years else None)
     flagged = _ordered_findings(found, inputs.reason_indicators, indicators, monitoring)
     drill_blocks, drill_note, phrases = _drilldown_plan(inputs.drilldown, found)
     root_causes = tuple(
@@ -442,17 +443,6 @@ def _drilldown_plan(
         fid: drilldown_phrase(rows) for fid, rows in summary.groupby("finding_id", sort=False)
     }
     return blocks, "", phrases
-
-
-def _monitoring_row(monitoring: pd.DataFrame | None, year: str | None) -> dict[str, Any] | None:
-    """The LEA's monitoring row of ``year`` (else its latest) as a mapping; ``None`` if none."""
-    if monitoring is None or monitoring.empty:
-        return None
-    years = monitoring["school_year"].astype(str)
-    rows = monitoring[years == year] if year is not None and (years == year).any() else None
-    if rows is None:
-        rows = monitoring[years == years.max()]
-    return rows.iloc[0].to_dict()
 
 
 #: Order of the finding blocks (monitoring.md section 4).
