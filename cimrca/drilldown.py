@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FINDING_KEYS",
+    "SLICE_NOUNS",
     "DRILLDOWN_COLUMNS",
     "CONCENTRATION_COLUMNS",
     "NO_DETAIL_MESSAGE",
@@ -425,6 +426,17 @@ def top_slices(drilldown: pd.DataFrame, *, n: int = 3) -> pd.DataFrame:
     return over.groupby(keys, sort=False).head(n).reset_index(drop=True)
 
 
+#: How a sentence names one slice and several slices of each dimension.
+SLICE_NOUNS: dict[str, tuple[str, str]] = {
+    "school": ("school", "schools"),
+    "grade_band": ("grade band", "grade bands"),
+    "gender": ("gender", "genders"),
+    "english_learner": ("English-learner group", "English-learner groups"),
+    "socioeconomically_disadvantaged": ("group", "groups"),
+    "disability": ("disability", "disabilities"),
+}
+
+
 def concentration_sentence(summary: pd.DataFrame) -> pd.Series:
     """The sentence of the HTML packet for each row of :func:`concentration`.
 
@@ -434,16 +446,8 @@ def concentration_sentence(summary: pd.DataFrame) -> pd.Series:
     level offset it, so shares of the net figure can add to more than 100%). Where no slice is
     over the threshold's level, "No school is over the threshold's level.".
     """
-    plural = {
-        "school": ("school", "schools"),
-        "grade_band": ("grade band", "grade bands"),
-        "gender": ("gender", "genders"),
-        "english_learner": ("English-learner group", "English-learner groups"),
-        "socioeconomically_disadvantaged": ("group", "groups"),
-        "disability": ("disability", "disabilities"),
-    }
-    noun_one = summary["dimension"].map({k: v[0] for k, v in plural.items()})
-    noun_many = summary["dimension"].map({k: v[1] for k, v in plural.items()})
+    noun_one = summary["dimension"].map({k: v[0] for k, v in SLICE_NOUNS.items()})
+    noun_many = summary["dimension"].map({k: v[1] for k, v in SLICE_NOUNS.items()})
     verb = np.where(summary["top_slices"] == 1, "accounts", "account")
     text = (
         summary["top_slices"].astype(str) + " of " + summary["slices"].astype(str) + " "

@@ -37,7 +37,7 @@ import pandas as pd
 from .. import __version__
 from ..atomic import atomic_write_text
 from ..codes import CATEGORIES, CATEGORY_LABELS, DIMENSION_LABELS, RACES
-from ..drilldown import FINDING_KEYS, concentration
+from ..drilldown import FINDING_KEYS, SLICE_NOUNS, concentration
 from ..errors import UsageError
 from ..outputs import LeaFiles
 from ..statements import (
@@ -97,14 +97,6 @@ _RESULT_COUNTS = (
     "students_over_threshold",
 )  # fmt: skip
 _SLICE_COUNTS = ("numerator", "denominator")
-_NOUNS = {
-    "school": ("school", "schools"),
-    "grade_band": ("grade band", "grade bands"),
-    "gender": ("gender", "genders"),
-    "english_learner": ("English-learner group", "English-learner groups"),
-    "socioeconomically_disadvantaged": ("group", "groups"),
-    "disability": ("disability", "disabilities"),
-}
 
 
 _LEVEL_ORDER = ("identified", "flagged", "watch")
@@ -195,7 +187,7 @@ def _findings(packet: Packet, results: pd.DataFrame, below: int) -> list[dict[st
 
 
 def _nouns(dimension: str, n: int, below: int) -> str:
-    one, many = _NOUNS.get(dimension, ("slice", "slices"))
+    one, many = SLICE_NOUNS.get(dimension, ("slice", "slices"))
     return _words(f"{n} {one if n == 1 else many}", below)
 
 
@@ -208,7 +200,7 @@ def _sentence(s: Mapping[str, Any], total: int, below: int) -> str:
     over the threshold in the shown slices, so it is worked out from shown numbers only.
     """
     dim, shown = s["dimension"], int(s["slices"])
-    one, many = _NOUNS.get(dim, ("slice", "slices"))
+    one, many = SLICE_NOUNS.get(dim, ("slice", "slices"))
     hidden = (
         f"The {many} where the gap sits have counts that cannot be shown ({suppressed_text(below)}, "
         "or hidden to protect such a count), so they are not named here"
