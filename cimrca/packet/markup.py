@@ -11,7 +11,7 @@ import pandas as pd
 from ..codes import CATEGORY_LABELS, RACE_LABELS
 from ..runner.html import TITLE_METADATA
 
-__all__ = ["MarkdownText", "PngImage", "Header", "SYNTHETIC_MARK", "FIGURE_DPI"]
+__all__ = ["MarkdownText", "PngImage", "Header", "SYNTHETIC_MARK", "FIGURE_DPI", "finding_identity"]
 
 #: Resolution of the packet's chart images (dots per inch): sharp on screen and in print while
 #: keeping the HTML and the workbook small and the per-LEA run quick.
@@ -95,6 +95,20 @@ def _fmt_ratio(x: Any) -> str:
 
 def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else (plural or word + 's')}"
+
+
+def finding_identity(r: Any) -> dict[str, Any]:
+    """What names a finding in the findings JSON, internal and public alike: key, year,
+    category and group (codes and labels) and level."""
+    return {
+        "key": r["finding_id"],
+        "school_year": r["school_year"],
+        "category": r["category"],
+        "category_label": _category_label(r["category"]),
+        "race_ethnicity": r["race_ethnicity"],
+        "group_label": _group_label(r["race_ethnicity"]),
+        "level": r["level"],
+    }
 
 
 def _category_label(code: str) -> str:

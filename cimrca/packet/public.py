@@ -56,7 +56,12 @@ from ..suppression import (
     suppressed_text,
 )
 from .assemble import Packet, _resolve
-from .markup import _LEVEL_WORDS, _RATIO_TYPE_WORDS, SYNTHETIC_MARK, _category_label, _group_label
+from .markup import (
+    _LEVEL_WORDS,
+    _RATIO_TYPE_WORDS,
+    SYNTHETIC_MARK,
+    finding_identity,
+)
 
 __all__ = [
     "AUDIENCES",
@@ -167,13 +172,7 @@ def _findings(packet: Packet, results: pd.DataFrame, below: int) -> list[dict[st
         ratios = years.loc[(r["category"], r["race_ethnicity"])] if len(years) else {}
         out.append(
             {
-                "key": r["finding_id"],
-                "school_year": r["school_year"],
-                "category": r["category"],
-                "category_label": _category_label(r["category"]),
-                "race_ethnicity": r["race_ethnicity"],
-                "group_label": _group_label(r["race_ethnicity"]),
-                "level": r["level"],
+                **finding_identity(r),
                 "status": _LEVEL_WORDS.get(r["level"], r["level"]),
                 "ratio": _shown(r["ratio"]) if r["ratio"] else "not calculated",
                 "ratio_type": _RATIO_TYPE_WORDS.get(r["ratio_type"], r["ratio_type"]),

@@ -23,7 +23,7 @@ from ..findings import RATIO_PREFIX
 from ..outputs import LeaFiles
 from ..workbook import write_workbook
 from .assemble import Packet, _resolve
-from .markup import _category_label, _group_label
+from .markup import finding_identity
 
 __all__ = [
     "FINDINGS_JSON_VERSION",
@@ -136,13 +136,7 @@ def findings_payload(packet: Packet) -> dict[str, Any]:
     ratio_cols = [c for c in f.columns if c.startswith(RATIO_PREFIX)]
     items = [
         {
-            "key": r["finding_id"],
-            "school_year": r["school_year"],
-            "category": r["category"],
-            "category_label": _category_label(r["category"]),
-            "race_ethnicity": r["race_ethnicity"],
-            "group_label": _group_label(r["race_ethnicity"]),
-            "level": r["level"],
+            **finding_identity(r),
             "ratio": _json_number(r["ratio"]),
             "ratio_type": r["ratio_type"],
             "threshold": _json_number(r["threshold"]),
