@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from generated import generated_state
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Seconds between memory samples of a running process tree.
@@ -117,22 +118,6 @@ def _batch(data: Path, leas: list[str], out: Path, jobs: int) -> tuple[float, in
     return seconds, peak
 
 
-WORK = ROOT / "benchmarks" / ".work"
-
-
-def _state(n_leas: int, years: int) -> Path:
-    """The generated State of ``n_leas`` LEAs x ``years`` years (seed 7), cached in .work/."""
-    data = WORK / f"state_{n_leas}x{years}"
-    if not (data / "leas.csv").is_file():
-        print(f"generating {n_leas} LEAs x {years} years into {data} ...", flush=True)
-        subprocess.run(
-            [sys.executable, "-m", "cimrca", "sample", str(data), "--leas", str(n_leas),
-             "--years", str(years), "--seed", "7"],
-            check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-    return data
-
-
 def _batch_run(data: Path, n: int, out: Path, jobs: int) -> dict[str, float]:
     """``cimrca batch --force --jobs J`` on the first ``n`` LEAs of ``data``, measured."""
     leas = sorted(pd.read_csv(data / "leas.csv", dtype=str)["lea_id"])[:n]
@@ -151,7 +136,7 @@ def state_scale(args: argparse.Namespace) -> int:
     """``--state N``: N LEAs of a generated State through ``cimrca batch``, side by side with
     the same number of LEAs of ``--data`` when ``--compare`` is given; prints throughput, peak
     memory of the process tree and the hours for every LEA of the State."""
-    data = _state(args.state, args.years)
+    data = generated_state(args.state, args.years)
     n_all = len(pd.read_csv(data / "leas.csv", dtype=str))
     n = args.leas or 100
     runs: list[tuple[str, dict[str, float]]] = []

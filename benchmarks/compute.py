@@ -23,8 +23,9 @@ import sys
 import time
 from pathlib import Path
 
+from generated import WORK, generated_state
+
 HERE = Path(__file__).resolve().parent
-WORK = HERE / ".work"
 
 FLOOR = r"""
 import sys
@@ -61,14 +62,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
-    data = WORK / f"state_{args.leas}x{args.years}"
-    if not (data / "leas.csv").exists():
-        print(f"generating {args.leas} LEAs x {args.years} years into {data} ...", flush=True)
-        subprocess.run(
-            [sys.executable, "-m", "cimrca", "sample", str(data), "--leas", str(args.leas),
-             "--years", str(args.years), "--seed", "7"],
-            check=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+    data = generated_state(args.leas, args.years)
     results = WORK / "results.parquet"
     cimrca_cmd = [sys.executable, "-m", "cimrca", "compute", str(data), "--out", str(results)]
     subprocess.run(cimrca_cmd, check=True, capture_output=True)  # warm the file cache

@@ -20,13 +20,12 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+from generated import WORK, generated_state
+
 HERE = Path(__file__).resolve().parent
-WORK = HERE / ".work"
 
 
 def median_time(function, runs: int):
@@ -46,15 +45,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
-    data = WORK / f"drill_{args.leas}x{args.years}"
-    if not (data / "detail.csv").exists():
-        print(f"generating {args.leas} LEAs x {args.years} years into {data} ...", flush=True)
-        subprocess.run(
-            [sys.executable, "-m", "cimrca", "sample", str(data), "--leas", str(args.leas),
-             "--years", str(args.years), "--seed", "7"],
-            check=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-    bare = WORK / f"drill_{args.leas}x{args.years}_without_detail"
+    data = generated_state(args.leas, args.years)
+    bare = WORK / f"state_{args.leas}x{args.years}_without_detail"
     if not bare.exists():
         bare.mkdir(parents=True)
         for path in data.glob("*.csv"):

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from generated import generated_state
+
 HERE = Path(__file__).resolve().parent
-WORK = HERE / ".work"
 
 
 def main() -> int:
@@ -29,14 +29,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
-    data = WORK / f"state_{args.leas}x{args.years}"
-    if not (data / "leas.csv").exists():
-        print(f"generating {args.leas} LEAs x {args.years} years into {data} ...", flush=True)
-        subprocess.run(
-            [sys.executable, "-m", "cimrca", "sample", str(data), "--leas", str(args.leas),
-             "--years", str(args.years), "--seed", "7"],
-            check=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+    data = generated_state(args.leas, args.years)
 
     from cimrca import compute_indicators, compute_results, load_dataset, load_profile
     from cimrca.monitoring import LEVELS, compute_monitoring
