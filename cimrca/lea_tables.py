@@ -12,7 +12,7 @@ the packets read of the data set itself: ``leas``, the data set's name and flags
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ __all__ = [
     "write_lea_tables",
     "light_dataset",
     "packet_results",
+    "packet_indicators",
 ]
 
 #: Rows per Parquet row group: a filtered read of one LEA decodes about this many rows.
@@ -251,3 +252,28 @@ def packet_results(results_path: Path, tables: LeaTables, lea_id: str) -> pd.Dat
         others = pq.read_table(tables.funnels, filters=filters).to_pandas()
         parts.append(others[others["lea_id"].astype(str) != str(lea_id)])
     return in_table_order(pd.concat(parts))
+
+
+def packet_indicators(path: Path, lea_id: str, years: Iterable[str]) -> pd.DataFrame:
+    """The rows of the statewide indicator results one LEA's packet uses, in the table's order.
+
+    ``path`` is the batch's indicator results (:func:`cimrca.indicators.write_indicator_results`,
+    Parquet). The rows are the LEA's own (every year); every LEA's rows of ``years`` (the
+    packet's review year and the LEA's latest monitoring year: the monitoring reasons rank the
+    LEA among every LEA of one school year, :func:`cimrca.monitoring.reason_indicators`); and
+    every row of a school year in which the LEA has none, so that the school years present are
+    the table's (:func:`cimrca.indicators.indicator_sheet` has a column for each). Any filter of
+    the LEA's rows, or of one of those school years, equals the same filter of the whole table;
+    a kernel holds a fifth of a five-year table instead of all of it.
+    """
+    import pyarrow.parquet as pq
+
+    lea = str(lea_id)
+    keys = pq.read_table(path, columns=["school_year", "lea_id"]).to_pandas()
+    every_year = set(keys["school_year"].astype(str))
+    own_years = set(keys.loc[keys["lea_id"].astype(str) == lea, "school_year"].astype(str))
+    wanted = sorted((set(map(str, years)) | (every_year - own_years)) & every_year)
+    filters: list[Any] = [[("lea_id", "==", lea)]]
+    if wanted:
+        filters.append([("school_year", "in", wanted)])
+    return pd.read_parquet(path, filters=filters).reset_index(drop=True)

@@ -230,3 +230,70 @@ def test_latest_year_read_is_the_filter_of_the_whole_table(sample, batch_files):
         pd.testing.assert_frame_equal(
             mine[name].reset_index(drop=True), expected[name].reset_index(drop=True)
         )
+
+
+INTENSIVE = "4764943"  # data/sample/README.md: Intensive 1 in 2024-25, indicator reasons
+
+
+def _same_packet(mine, whole) -> None:
+    """What a packet shows of the indicators is the same from either table."""
+    pd.testing.assert_frame_equal(mine.indicator_rows, whole.indicator_rows)
+    if whole.reason_indicators is None:
+        assert mine.reason_indicators is None
+    else:
+        pd.testing.assert_frame_equal(mine.reason_indicators, whole.reason_indicators)
+    assert mine.workbook_keys == whole.workbook_keys
+    assert mine.figures == whole.figures
+
+
+@pytest.mark.parametrize("lea", [IDENTIFIED, INTENSIVE])
+def test_packet_indicators_make_the_packet_of_the_whole_table(sample, batch_files, lea):
+    from cimrca.indicators import read_indicator_results
+    from cimrca.monitoring import read_monitoring
+    from cimrca.packet import build_packet, load_packet
+
+    _, profile, _ = sample
+    out, _ = batch_files
+    mine = load_packet(
+        lea, data_dir=SAMPLE, results_path=out.results_parquet, indicators_path=out.indicators,
+        monitoring_path=out.monitoring, lea_tables=out.lea_tables,
+    )  # fmt: skip
+    whole_table = read_indicator_results(out.indicators)
+    whole = build_packet(
+        mine.lea_id, mine.dataset, mine.results, whole_table, profile,
+        parameters=mine.parameters, monitoring=read_monitoring(out.monitoring),
+    )  # fmt: skip
+    _same_packet(mine, whole)
+    assert mine.reason_indicators is not None or lea != INTENSIVE
+    # the packet's review year for every LEA (for the ranks), the LEA's own rows otherwise
+    assert len(mine.indicator_results) < len(whole_table) / 3
+
+
+def test_packet_indicators_keep_a_year_the_lea_has_no_row_in(sample, batch_files, tmp_path):
+    """An LEA without indicator rows in one year still sees that year (a column of the
+    Indicators sheet), with every LEA's rows of it."""
+    from cimrca.lea_tables import packet_indicators
+    from cimrca.monitoring import read_monitoring
+    from cimrca.packet import build_packet, load_packet
+
+    _, profile, _ = sample
+    out, _ = batch_files
+    table = pd.read_parquet(out.indicators)
+    first = table["school_year"].min()
+    table = table[~((table["lea_id"] == INTENSIVE) & (table["school_year"] == first))]
+    path = tmp_path / "indicators.parquet"
+    table.reset_index(drop=True).to_parquet(path)
+    mine_rows = packet_indicators(path, INTENSIVE, ["2024-25"])
+    assert first in set(mine_rows["school_year"])
+    assert set(mine_rows["school_year"]) == set(table["school_year"])
+    base = load_packet(
+        INTENSIVE, data_dir=SAMPLE, results_path=out.results_parquet,
+        indicators_path=path, monitoring_path=out.monitoring, lea_tables=out.lea_tables,
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(base.indicator_results, mine_rows)
+    whole = build_packet(
+        base.lea_id, base.dataset, base.results, table.reset_index(drop=True), profile,
+        parameters=base.parameters, monitoring=read_monitoring(out.monitoring),
+    )  # fmt: skip
+    _same_packet(base, whole)
+    assert f"rate {first}" in whole.indicator_rows.columns

@@ -44,3 +44,15 @@ def test_cli_starts_without_heavy_imports():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_batch_worker_starts_without_the_packet_libraries():
+    """A local batch worker runs papermill and nbconvert, not the packet: pandas, numpy,
+    pyarrow and matplotlib load in its kernel only (issue 13: memory per extra job)."""
+    code = (
+        "import sys; import cimrca.batch.workers as w; w._skip_iri_grammar(); "
+        "w._skip_hdfs_support(); w._warm_worker_imports(); import papermill.iorw, nbconvert; "
+        "print([m for m in ('pandas', 'numpy', 'pyarrow', 'matplotlib') if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr

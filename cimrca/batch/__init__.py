@@ -54,14 +54,27 @@ the worker and by the submitting process, which marks an LEA over the limit as f
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 
 from ..outputs import STATE_OVERVIEW_NAME, OutputLayout
 from ..resources import notebook_dir
-from .manifest import MANIFEST_COLUMNS, read_manifest, update_manifest
-from .plan import parse_shard, select_leas
-from .run import BatchSummary, run_batch, run_batch_cli
-from .workers import LeaTask, run_task, shutdown_kernels
+
+# Names are imported on first use: a worker process imports cimrca.batch.workers, and must not
+# pay for pandas (about 60 MB and half a second per worker) through this package's other modules.
+_EXPORTS = {
+    "MANIFEST_COLUMNS": "manifest",
+    "read_manifest": "manifest",
+    "update_manifest": "manifest",
+    "parse_shard": "plan",
+    "select_leas": "plan",
+    "BatchSummary": "run",
+    "run_batch": "run",
+    "run_batch_cli": "run",
+    "LeaTask": "workers",
+    "run_task": "workers",
+    "shutdown_kernels": "workers",
+}
 
 __all__ = [
     "MANIFEST_COLUMNS",
@@ -87,3 +100,11 @@ _NAMES = OutputLayout(Path("."))
 MANIFEST_NAME = _NAMES.manifest.name
 RESULTS_NAME = _NAMES.results_csv.name
 INDICATORS_NAME = _NAMES.indicators.name
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cimrca.batch' has no attribute {name!r}")

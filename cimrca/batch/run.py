@@ -374,20 +374,38 @@ class _Run:
 
 
 def _drive(pool: Any, tasks: deque[LeaTask], run: _Run, timeout: float) -> None:
-    """Feed ``tasks`` to ``pool`` as it has room; finish each as it ends, dies or overruns."""
+    """Feed ``tasks`` to ``pool`` as it has room; finish each as it ends, dies or overruns.
+
+    The parent's own work per LEA (harvesting the old workbook and planning the new one's keys
+    before, reading the new workbook back after) is done while the workers run, not between
+    two of their notebooks: up to one task per worker is prepared ahead, a worker that frees up
+    gets the next prepared task before the parent finishes the one it returned.
+    """
     retries: dict[str, int] = {}
+    ready: deque[LeaTask] = deque()
     inflight = 0
-    while tasks or inflight:
-        while tasks and pool.capacity() > 0:
+
+    def submit_ready() -> None:
+        nonlocal inflight
+        while ready and pool.capacity() > 0:
+            pool.submit(ready.popleft())
+            inflight += 1
+
+    while tasks or ready or inflight:
+        submit_ready()
+        wait = POLL_SECONDS
+        if tasks and len(ready) < pool.slots:
             task = tasks.popleft()
             reason = run.prepare(task)
             if reason:
                 run.finish(task, {"status": "failed", "error": reason, "seconds": 0.0})
-                continue
-            pool.submit(task)
-            inflight += 1
-        for task, outcome in pool.poll(POLL_SECONDS):
-            inflight -= 1
+            else:
+                ready.append(task)
+            wait = 0.0  # more to prepare: look at the workers and come back
+        done = pool.poll(wait)
+        inflight -= len(done)
+        submit_ready()
+        for task, outcome in done:
             if outcome is None:
                 if retries.get(task.key, 0) < WORKER_RETRIES:
                     retries[task.key] = retries.get(task.key, 0) + 1

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import io
 import shutil
-import sys
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -303,15 +301,10 @@ def release_memory() -> None:
     would otherwise stay at its peak size while the packets run."""
     import gc
 
-    import pyarrow as pa
+    from ..processes import trim_memory
 
     gc.collect()
-    pa.default_memory_pool().release_unused()
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc (musl): nothing to trim
-            pass
+    trim_memory()
 
 
 class ResultsCsv:

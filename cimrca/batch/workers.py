@@ -75,10 +75,10 @@ def shutdown_kernels() -> int:
     return len(kernels)
 
 
-def _render_html(nb_path: Path, html_path: Path, title: str | None) -> None:
+def _render_html(nb_path: Path, html_path: Path, title: str | None, notebook: Any) -> None:
     from ..runner.html import render_html
 
-    render_html(nb_path, html_path, title=title)
+    render_html(nb_path, html_path, title=title, notebook=notebook)
 
 
 def _warm_worker_imports() -> None:
@@ -113,12 +113,12 @@ def run_task(task: LeaTask) -> dict[str, Any]:
     files.folder.mkdir(parents=True, exist_ok=True)
     final, running = files.notebook, files.running_notebook
     status, error, attempts = "ok", "", 0
-    kernel = None
+    kernel = executed = None
     for attempt in range(1, KERNEL_ATTEMPTS + 1):
         attempts = attempt
         try:
             kernel = _warm_kernel(task.kernel_name)
-            pm.execute_notebook(
+            executed = pm.execute_notebook(
                 task.notebook,
                 str(running),
                 parameters=task.parameters,
@@ -149,7 +149,7 @@ def run_task(task: LeaTask) -> dict[str, Any]:
         running.unlink(missing_ok=True)
     if status == "ok":
         try:
-            _render_html(final, files.html, task.title)
+            _render_html(final, files.html, task.title, executed)
         except Exception as exc:  # noqa: BLE001
             status, error = "failed", f"rendering the HTML failed: {type(exc).__name__}: {exc}"
     return {
@@ -178,6 +178,15 @@ def _skip_iri_grammar() -> None:
     JupyterLab). The notebook schema never uses IRI formats, so a worker marks the module as
     unavailable, which jsonschema handles; other processes are not affected."""
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+
+def _skip_hdfs_support() -> None:
+    """Keep pyarrow and numpy out of a local worker (about 40 MB and 0.2 s each): papermill
+    imports ``pyarrow.fs`` at import only to read notebooks from HDFS, which a batch never does.
+    Marked unavailable, papermill installs its own "missing dependency" stand-in. Only local
+    worker processes do this, before anything imports pyarrow: a Dask worker may use it."""
+    if "pyarrow" not in sys.modules:
+        sys.modules.setdefault("pyarrow.fs", None)  # type: ignore[arg-type]
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -218,6 +227,7 @@ def _worker_main(
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     _skip_iri_grammar()
+    _skip_hdfs_support()
     importer = threading.Thread(target=_warm_worker_imports, daemon=True)
     importer.start()
     try:
@@ -252,7 +262,7 @@ class LocalPool:
         self.kernel_folder = str(kernel_folder)
         self.ctx = mp.get_context("spawn")
         self.results = self.ctx.Queue()
-        self.jobs = jobs
+        self.jobs = self.slots = jobs
         self.workers: list[dict[str, Any]] = [self._spawn(slot) for slot in range(jobs)]
 
     def _spawn(self, slot: int) -> dict[str, Any]:

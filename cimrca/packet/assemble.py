@@ -442,6 +442,24 @@ def _from_lea_tables(
     return lea, dataset, packet_results(_resolve(results_path), tables, lea)
 
 
+def _packet_indicators(
+    path: Path, lea_id: str, results: pd.DataFrame, monitoring: pd.DataFrame | None
+) -> pd.DataFrame:
+    """:func:`cimrca.lea_tables.packet_indicators` for the school years :func:`build_packet`
+    ranks the LEA in: the packet's review year and the LEA's latest monitoring year."""
+    from ..lea_tables import packet_indicators
+
+    if path.suffix.lower() != ".parquet":
+        raise UsageError(
+            "lea_tables needs indicators_path: the indicators.parquet the batch wrote."
+        )
+    years = {packet_school_year(lea_slice(results, lea_id))}
+    if monitoring is not None:
+        own = monitoring.loc[monitoring["lea_id"].astype(str) == str(lea_id), "school_year"]
+        years.update([str(own.astype(str).max())] if len(own) else [])
+    return packet_indicators(path, lea_id, years)
+
+
 def load_packet(
     lea_id: str | int,
     *,
@@ -528,7 +546,14 @@ def load_packet(
             _check_results_profile(results, prof, source)
         else:
             results = compute_results(dataset, prof)
-    if indicators_path:
+    monitoring = None
+    if monitoring_path and prof.monitoring is not None:
+        monitoring = _read_once(read_monitoring, _resolve(monitoring_path))
+    if indicators_path and lea_tables:  # a batch: the rows this LEA's packet uses
+        indicator_results = _packet_indicators(
+            _resolve(indicators_path), lea_id, results, monitoring
+        )
+    elif indicators_path:
         indicator_results = _read_once(read_indicator_results, _resolve(indicators_path))
     elif dataset.indicators is not None:
         indicator_results = compute_indicators(dataset.indicators, dataset.targets)
@@ -548,9 +573,6 @@ def load_packet(
         "monitoring_path": str(monitoring_path),
         **({"lea_tables": str(lea_tables)} if lea_tables else {}),
     }
-    monitoring = None
-    if monitoring_path and prof.monitoring is not None:
-        monitoring = _read_once(read_monitoring, _resolve(monitoring_path))
     packet = build_packet(
         lea_id, dataset, results, indicator_results, prof, notes, parameters=parameters,
         monitoring=monitoring,

@@ -112,7 +112,8 @@ def _remove_own_dir() -> None:
 atexit.register(_remove_own_dir)
 
 # Clears what a notebook defined (every name but IPython's own) and the output cache, closes
-# figures and sets the counter back to 1, binding no name itself. It does what `%reset -f`
+# figures, sets the counter back to 1 and gives freed memory back to the system (so a kernel
+# stays at the size of the packet it runs, not of the largest it ran), binding no name itself. It does what `%reset -f`
 # does for the user namespace without its full garbage collections (half a second per LEA):
 # reference counting frees the namespace, and the cyclic collector runs on its own schedule.
 _RESET_CODE = """\
@@ -124,6 +125,7 @@ if "matplotlib.pyplot" in __import__("sys").modules:
     ip.user_ns.update({"_": "", "__": "", "___": ""}),
     setattr(ip, "execution_count", 1),
 ))(get_ipython())
+__import__("cimrca.processes", fromlist=["trim_memory"]).trim_memory()
 """
 
 
@@ -367,18 +369,19 @@ def warm_engine() -> type:
             client.kc = warm_kernel.kc
             warm_kernel.runs += 1
             # papermill saves the whole notebook (validated, images included) before and after
-            # every cell; the batch writes it once, when execution ends (papermill's own final
-            # save, on success and on error alike), which is all a packet needs.
+            # every cell, and again when execution ends; after its first save (the notebook a
+            # killed run leaves), the batch's notebook is written once: by papermill's final
+            # write after a run, or by the save at the end of a failed one.
             output_path, nb_man.output_path = nb_man.output_path, None
             try:
                 return client.execute()
             except Exception as exc:
+                nb_man.output_path = output_path
                 if is_transient(exc) or not warm_kernel.alive():
                     warm_kernel.shutdown()
                     raise TransientKernelError(f"the kernel failed: {exc}") from exc
                 raise
             finally:
-                nb_man.output_path = output_path
                 atexit.unregister(client._cleanup_kernel)
                 _name_paths_by_file(nb_man.nb)
 

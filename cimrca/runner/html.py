@@ -49,11 +49,16 @@ def _html_exporter(template_dir: str):
         exclude_input_prompt=True,
         exclude_output_prompt=True,
         embed_images=True,
+        optimistic_validation=True,  # validate once, after every preprocessor, not after each
     )
 
 
 def render_html(
-    notebook_path: str | Path, html_path: str | Path, *, title: str | None = None
+    notebook_path: str | Path,
+    html_path: str | Path,
+    *,
+    title: str | None = None,
+    notebook: Any = None,
 ) -> Path:
     """Render an executed notebook as the offline HTML packet, without code, atomically.
 
@@ -66,6 +71,9 @@ def render_html(
     title
         The page title; ``None`` takes the title the packet's header recorded in its output
         (:func:`cimrca.packet.packet_header`), else the notebook's file name.
+    notebook
+        The executed notebook already in memory (what papermill returned after writing
+        ``notebook_path``), so it is not read back; its stderr outputs are removed.
 
     Returns
     -------
@@ -82,7 +90,7 @@ def render_html(
     import nbformat
 
     source = Path(notebook_path)
-    nb = nbformat.read(source, as_version=4)
+    nb = notebook if notebook is not None else nbformat.read(source, as_version=4)
     title = title or _title_from_outputs(nb) or source.stem
     for cell in nb.cells:
         if "outputs" in cell:
