@@ -328,6 +328,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
+    from .processes import use_system_allocator
+
+    use_system_allocator()  # before pyarrow is imported; the workers and kernels inherit it
     from .batch import run_batch_cli
 
     return run_batch_cli(args)

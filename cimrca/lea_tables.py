@@ -71,14 +71,17 @@ class LeaTables:
 
     @property
     def funnels(self) -> Path:
-        """The results table sorted by school year and category: a funnel plot's rows (every
-        LEA's rows of one category and year) are a few row groups of it."""
+        """The results of the school years that are some LEA's latest, sorted by school year
+        and category: a funnel plot's rows (every LEA's rows of one category in the LEA's
+        latest year) are a few row groups of it."""
         return self.folder / "funnels.parquet"
 
 
-def write_sorted(frame: pd.DataFrame, path: Path, by: Sequence[str]) -> Path:
-    """Write ``frame`` to Parquet sorted by ``by``, atomically, in row groups of
-    :data:`ROW_GROUP_ROWS` rows.
+def write_sorted(
+    frame: pd.DataFrame, path: Path, by: Sequence[str], rows: np.ndarray | None = None
+) -> Path:
+    """Write ``frame`` (or its ``rows``, a boolean mask) to Parquet sorted by ``by``,
+    atomically, in row groups of :data:`ROW_GROUP_ROWS` rows.
 
     The sort is stable and each row keeps its position in ``frame`` as the file's index, so
     any rows read back and sorted by their index are in ``frame``'s order (what a filter of
@@ -89,6 +92,8 @@ def write_sorted(frame: pd.DataFrame, path: Path, by: Sequence[str]) -> Path:
     import pyarrow.parquet as pq
 
     frame = frame.reset_index(drop=True)
+    if rows is not None:
+        frame = frame[rows]  # each row keeps its position in the whole frame
     codes = [pd.factorize(frame[c].astype(str), sort=True)[0] for c in reversed(by)]
     order = np.lexsort(codes)  # stable: ties keep their order
     schema = pa.Schema.from_pandas(frame, preserve_index=True)
@@ -167,7 +172,8 @@ def write_lea_tables(dataset: Dataset, results: pd.DataFrame, tables: LeaTables)
 
     ``leas``, the data set's name and flags, ``detail`` sorted by LEA and ``schools`` (a file
     is removed when the data set has no such table, so the folder always matches the data set),
-    and the results sorted by school year and category (:attr:`LeaTables.funnels`).
+    and the results of every LEA's latest school year sorted by school year and category
+    (:attr:`LeaTables.funnels`: a packet's funnel plots show its latest year).
     """
     tables.folder.mkdir(parents=True, exist_ok=True)
     meta = {
@@ -189,7 +195,9 @@ def write_lea_tables(dataset: Dataset, results: pd.DataFrame, tables: LeaTables)
     else:
         with atomic_path(tables.schools) as tmp:
             dataset.schools.to_parquet(tmp, index=False)
-    write_sorted(results, tables.funnels, ["school_year", "category"])
+    latest = set(results.groupby("lea_id")["school_year"].max().astype(str))
+    funnel_rows = results["school_year"].astype(str).isin(latest).to_numpy()
+    write_sorted(results, tables.funnels, ["school_year", "category"], rows=funnel_rows)
 
 
 def _empty(table: str) -> pd.DataFrame:

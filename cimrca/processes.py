@@ -15,9 +15,16 @@ batch's parent after the statewide step, a warm kernel between two LEAs).
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 
-__all__ = ["KILL_WAIT_SECONDS", "kill_process_tree", "process_alive", "trim_memory"]
+__all__ = [
+    "KILL_WAIT_SECONDS",
+    "kill_process_tree",
+    "process_alive",
+    "trim_memory",
+    "use_system_allocator",
+]
 
 #: Seconds :func:`kill_process_tree` waits for killed processes to be gone.
 KILL_WAIT_SECONDS: float = 5.0
@@ -84,6 +91,17 @@ def kill_process_tree(pid: int, *, wait_seconds: float = KILL_WAIT_SECONDS) -> i
         killed.append(proc)
     psutil.wait_procs(killed, timeout=wait_seconds)
     return len(killed)
+
+
+def use_system_allocator() -> None:
+    """Make Arrow take its buffers from the system allocator (unless the user chose a pool).
+
+    Arrow's own pools keep freed buffers for reuse; with the system allocator a freed table goes
+    back to the heap, where :func:`trim_memory` can return it. For a batch's statewide step on
+    a 2,300-LEA State this lowers the peak by about 100 MB. Call it before pyarrow is imported
+    (the pool is chosen once); processes started from this one inherit it.
+    """
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 
 def trim_memory() -> None:

@@ -297,3 +297,38 @@ def test_packet_indicators_keep_a_year_the_lea_has_no_row_in(sample, batch_files
     )  # fmt: skip
     _same_packet(base, whole)
     assert f"rate {first}" in whole.indicator_rows.columns
+
+
+def test_funnel_rows_of_an_lea_whose_latest_year_is_earlier(sample, tmp_path):
+    """The funnels table holds the school years that are some LEA's latest: an LEA without
+    rows in the State's latest year (one that closed) still gets its funnel plots' rows."""
+    from cimrca.lea_tables import write_lea_tables
+
+    ds, _, results = sample
+    latest = results["school_year"].max()
+    closed = results.loc[results["exceeds_threshold"].fillna(False).astype(bool)]
+    closed = closed.loc[closed["school_year"] < latest, "lea_id"].iloc[0]
+    shortened = results[~((results["lea_id"] == closed) & (results["school_year"] == latest))]
+    shortened = shortened.reset_index(drop=True)
+    out = OutputLayout(tmp_path)
+    write_by_lea(shortened, out.results_parquet)
+    tables = LeaTables(out.lea_tables)
+    write_lea_tables(ds, shortened, tables)
+    funnels = pd.read_parquet(tables.funnels)
+    own_latest = shortened.loc[shortened["lea_id"] == closed, "school_year"].max()
+    assert set(funnels["school_year"]) == {latest, own_latest} and own_latest < latest
+    for lea in (closed, IDENTIFIED):
+        rows = packet_results(out.results_parquet, tables, lea)
+        own = shortened[shortened["lea_id"] == lea]
+        year = own["school_year"].max()
+        categories = own.loc[
+            (own["school_year"] == year) & own["exceeds_threshold"].fillna(False).astype(bool),
+            "category",
+        ].unique()
+        assert len(categories)
+        for category in categories:
+            whole = shortened[
+                (shortened["school_year"] == year) & (shortened["category"] == category)
+            ]
+            part = rows[(rows["school_year"] == year) & (rows["category"] == category)]
+            pd.testing.assert_frame_equal(part.reset_index(drop=True), whole.reset_index(drop=True))

@@ -222,9 +222,10 @@ def _worker_main(
         from ..runner.engine import KERNEL_DIR_ENV
 
         os.environ[KERNEL_DIR_ENV] = kernel_folder
-    # Arrow's default pool keeps freed buffers; the system allocator gives them back, so a
-    # kernel stays at the size of one packet's tables (its environment is this process's)
-    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    # a kernel stays at the size of one packet's tables (its environment is this process's)
+    from ..processes import use_system_allocator
+
+    use_system_allocator()
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     _skip_iri_grammar()
     _skip_hdfs_support()

@@ -277,7 +277,7 @@ def _indicator_rows(
     """
     if indicator_results is None:
         return None
-    years = set(indicator_results["school_year"].astype(str))
+    years = set(indicator_results["school_year"].astype(str).unique())
     return indicator_sheet(
         indicator_results, lea_id, school_year=school_year if school_year in years else None
     )

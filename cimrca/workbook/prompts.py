@@ -7,6 +7,8 @@ a path of the machine that made it.
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -80,7 +82,13 @@ def load_prompts(path: str | Path | None = None) -> dict[str, Any]:
             "templates/root_cause_prompts.yaml.",
             file=file,
         )
-    content = file.read_bytes()
+    # a copy: the caller may change what it gets, the next LEA gets the file's contents
+    return copy.deepcopy(_parsed(file, file.read_bytes()))
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed(file: Path, content: bytes) -> dict[str, Any]:
+    """``file``'s prompts, parsed and checked once per content (a batch plans LEA after LEA)."""
     try:
         raw = yaml.safe_load(content.decode("utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
