@@ -62,7 +62,11 @@ def one_packet(lea: str, data: Path, results: Path, indicators: Path, out: Path)
         times[name] = (now[0] - mark[0], now[1] - mark[1])
         mark = now
 
-    packet = cp.load_packet(lea, data_dir=data, results_path=results, indicators_path=indicators)
+    batch = results.parent  # what a batch's notebook reads (cimrca.batch.run: packet_task)
+    packet = cp.load_packet(
+        lea, data_dir=data, results_path=results, indicators_path=indicators,
+        monitoring_path=batch / "monitoring.csv", lea_tables=batch / ".lea_tables",
+    )  # fmt: skip
     step("load_packet")
     # what the notebook displays (rendered to their mime bundles, as IPython would)
     shown = [

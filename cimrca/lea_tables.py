@@ -11,6 +11,7 @@ the packets read of the data set itself: ``leas``, the data set's name and flags
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ __all__ = [
     "light_dataset",
     "packet_results",
     "packet_indicators",
+    "write_indicators",
 ]
 
 #: Rows per Parquet row group: a filtered read of one LEA decodes about this many rows.
@@ -68,6 +70,12 @@ class LeaTables:
     def schools(self) -> Path:
         """``schools.csv`` as validated (absent when the data set has none)."""
         return self.folder / "schools.parquet"
+
+    @property
+    def indicators(self) -> Path:
+        """The statewide indicator results sorted by LEA (absent when the data set has none),
+        for :func:`packet_indicators`."""
+        return self.folder / "indicators.parquet"
 
     @property
     def funnels(self) -> Path:
@@ -262,26 +270,57 @@ def packet_results(results_path: Path, tables: LeaTables, lea_id: str) -> pd.Dat
     return in_table_order(pd.concat(parts))
 
 
-def packet_indicators(path: Path, lea_id: str, years: Iterable[str]) -> pd.DataFrame:
+def write_indicators(indicator_results: pd.DataFrame | None, tables: LeaTables) -> None:
+    """Write the statewide indicator results sorted by LEA into ``tables`` (or remove the file
+    when there are none), for :func:`packet_indicators`."""
+    if indicator_results is None:
+        tables.indicators.unlink(missing_ok=True)
+    else:
+        write_by_lea(indicator_results, tables.indicators)
+
+
+def packet_indicators(tables: LeaTables, lea_id: str, years: Iterable[str]) -> pd.DataFrame:
     """The rows of the statewide indicator results one LEA's packet uses, in the table's order.
 
-    ``path`` is the batch's indicator results (:func:`cimrca.indicators.write_indicator_results`,
-    Parquet). The rows are the LEA's own (every year); every LEA's rows of ``years`` (the
-    packet's review year and the LEA's latest monitoring year: the monitoring reasons rank the
-    LEA among every LEA of one school year, :func:`cimrca.monitoring.reason_indicators`); and
-    every row of a school year in which the LEA has none, so that the school years present are
-    the table's (:func:`cimrca.indicators.indicator_sheet` has a column for each). Any filter of
-    the LEA's rows, or of one of those school years, equals the same filter of the whole table;
-    a kernel holds a fifth of a five-year table instead of all of it.
+    Read from :attr:`LeaTables.indicators`. The rows are the LEA's own (every year); every
+    LEA's rows of ``years`` (the packet's review year and the LEA's latest monitoring year: the
+    monitoring reasons rank the LEA among every LEA of one school year,
+    :func:`cimrca.monitoring.reason_indicators`); and every row of a school year in which the
+    LEA has none, so that the school years present are the table's
+    (:func:`cimrca.indicators.indicator_sheet` has a column for each). Any filter of the LEA's
+    rows, or of one of those school years, equals the same filter of the whole table. The
+    school years' rows are read once per process while the file is unchanged (a warm kernel
+    runs LEA after LEA of the same review year); a process holds those, not the whole table.
     """
     import pyarrow.parquet as pq
 
+    path = tables.indicators
     lea = str(lea_id)
-    keys = pq.read_table(path, columns=["school_year", "lea_id"]).to_pandas()
-    every_year = set(keys["school_year"].astype(str))
-    own_years = set(keys.loc[keys["lea_id"].astype(str) == lea, "school_year"].astype(str))
-    wanted = sorted((set(map(str, years)) | (every_year - own_years)) & every_year)
-    filters: list[Any] = [[("lea_id", "==", lea)]]
-    if wanted:
-        filters.append([("school_year", "in", wanted)])
-    return pd.read_parquet(path, filters=filters).reset_index(drop=True)
+    own = pq.read_table(path, filters=[("lea_id", "==", lea)]).to_pandas()  # index: the place
+    stat = path.stat()
+    stamp = (str(path), stat.st_mtime_ns, stat.st_size)
+    every_year = _school_years(stamp)
+    wanted = (
+        set(map(str, years)) | (every_year - set(own["school_year"].astype(str)))
+    ) & every_year
+    others = _year_rows(stamp, tuple(sorted(wanted)))
+    others = others[others["lea_id"].astype(str) != lea]
+    return in_table_order(pd.concat([own, others]))
+
+
+@functools.lru_cache(maxsize=2)
+def _school_years(stamp: tuple[str, int, int]) -> set[str]:
+    import pyarrow.parquet as pq
+
+    years = pq.read_table(stamp[0], columns=["school_year"]).column(0)
+    return set(map(str, years.unique().to_pylist()))
+
+
+@functools.lru_cache(maxsize=2)
+def _year_rows(stamp: tuple[str, int, int], years: tuple[str, ...]) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    if not years:
+        return pq.read_table(stamp[0]).schema.empty_table().to_pandas()
+    table = pq.read_table(stamp[0], filters=[("school_year", "in", list(years))])
+    return table.to_pandas()

@@ -272,7 +272,9 @@ def test_packet_indicators_make_the_packet_of_the_whole_table(sample, batch_file
 def test_packet_indicators_keep_a_year_the_lea_has_no_row_in(sample, batch_files, tmp_path):
     """An LEA without indicator rows in one year still sees that year (a column of the
     Indicators sheet), with every LEA's rows of it."""
-    from cimrca.lea_tables import packet_indicators
+    import shutil
+
+    from cimrca.lea_tables import packet_indicators, write_indicators
     from cimrca.monitoring import read_monitoring
     from cimrca.packet import build_packet, load_packet
 
@@ -281,18 +283,23 @@ def test_packet_indicators_keep_a_year_the_lea_has_no_row_in(sample, batch_files
     table = pd.read_parquet(out.indicators)
     first = table["school_year"].min()
     table = table[~((table["lea_id"] == INTENSIVE) & (table["school_year"] == first))]
-    path = tmp_path / "indicators.parquet"
-    table.reset_index(drop=True).to_parquet(path)
-    mine_rows = packet_indicators(path, INTENSIVE, ["2024-25"])
-    assert first in set(mine_rows["school_year"])
-    assert set(mine_rows["school_year"]) == set(table["school_year"])
+    table = table.reset_index(drop=True)
+    tables = LeaTables(tmp_path / "lea_tables")
+    shutil.copytree(out.lea_tables, tables.folder)
+    write_indicators(table, tables)
+    mine_rows = packet_indicators(tables, INTENSIVE, ["2024-25"])
+    # the filter of the whole table: the LEA's rows, and every row of 2024-25 and of `first`
+    expected = table[
+        (table["lea_id"] == INTENSIVE) | table["school_year"].isin(["2024-25", first])
+    ].reset_index(drop=True)
+    pd.testing.assert_frame_equal(mine_rows, expected)
     base = load_packet(
         INTENSIVE, data_dir=SAMPLE, results_path=out.results_parquet,
-        indicators_path=path, monitoring_path=out.monitoring, lea_tables=out.lea_tables,
+        indicators_path=out.indicators, monitoring_path=out.monitoring, lea_tables=tables.folder,
     )  # fmt: skip
     pd.testing.assert_frame_equal(base.indicator_results, mine_rows)
     whole = build_packet(
-        base.lea_id, base.dataset, base.results, table.reset_index(drop=True), profile,
+        base.lea_id, base.dataset, base.results, table, profile,
         parameters=base.parameters, monitoring=read_monitoring(out.monitoring),
     )  # fmt: skip
     _same_packet(base, whole)

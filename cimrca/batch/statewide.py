@@ -24,6 +24,7 @@ from ..lea_tables import (
     read_in_table_order,
     read_lea,
     write_by_lea,
+    write_indicators,
     write_lea_tables,
 )
 from ..methodology import compute_results, write_results
@@ -128,6 +129,7 @@ def prepare_statewide(
     if dataset.indicators is not None:
         indicators = compute_indicators(dataset.indicators, dataset.targets)
         write_indicator_results(indicators, out.indicators)
+    write_indicators(indicators, tables)
     monitoring = None
     if profile.monitoring is not None:
         monitoring = compute_monitoring(dataset, results, indicators, profile)

@@ -443,21 +443,23 @@ def _from_lea_tables(
 
 
 def _packet_indicators(
-    path: Path, lea_id: str, results: pd.DataFrame, monitoring: pd.DataFrame | None
+    lea_tables: Path, lea_id: str, results: pd.DataFrame, monitoring: pd.DataFrame | None
 ) -> pd.DataFrame:
     """:func:`cimrca.lea_tables.packet_indicators` for the school years :func:`build_packet`
     ranks the LEA in: the packet's review year and the LEA's latest monitoring year."""
-    from ..lea_tables import packet_indicators
+    from ..lea_tables import LeaTables, packet_indicators
 
-    if path.suffix.lower() != ".parquet":
+    tables = LeaTables(lea_tables)
+    if not tables.indicators.is_file():
         raise UsageError(
-            "lea_tables needs indicators_path: the indicators.parquet the batch wrote."
+            f"{tables.indicators} is missing: the batch that wrote {lea_tables} had no indicator "
+            "results. Run the batch again."
         )
     years = {packet_school_year(lea_slice(results, lea_id))}
     if monitoring is not None:
         own = monitoring.loc[monitoring["lea_id"].astype(str) == str(lea_id), "school_year"]
         years.update([str(own.astype(str).max())] if len(own) else [])
-    return packet_indicators(path, lea_id, years)
+    return packet_indicators(tables, lea_id, years)
 
 
 def load_packet(
@@ -550,9 +552,7 @@ def load_packet(
     if monitoring_path and prof.monitoring is not None:
         monitoring = _read_once(read_monitoring, _resolve(monitoring_path))
     if indicators_path and lea_tables:  # a batch: the rows this LEA's packet uses
-        indicator_results = _packet_indicators(
-            _resolve(indicators_path), lea_id, results, monitoring
-        )
+        indicator_results = _packet_indicators(_resolve(lea_tables), lea_id, results, monitoring)
     elif indicators_path:
         indicator_results = _read_once(read_indicator_results, _resolve(indicators_path))
     elif dataset.indicators is not None:
