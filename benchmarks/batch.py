@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/batch.py [--data data/sample] [--leas 8] [--jobs 2] [--all]
+    python benchmarks/batch.py [--data data/sample] [--leas 8] [--jobs 2] [--all] [--repeat K]
     python benchmarks/batch.py --state 2300 [--leas 100] [--jobs 2] [--compare]
 
 The plain loop runs, for each LEA, ``papermill notebooks/lea_packet.ipynb OUT.ipynb -p lea_id
@@ -10,28 +10,33 @@ The plain loop runs, for each LEA, ``papermill notebooks/lea_packet.ipynb OUT.ip
 notebook computes the statewide results itself; no HTML). ``cimrca batch --jobs N --force``
 then builds the full packets (workbook, notebook, HTML, findings) for the same LEAs. Prints
 each side's wall time, throughput (LEAs per minute), the speed-up ratio and the peak resident
-memory of each side's process tree (sampled every 0.2 s). ``--all`` also runs the whole data
-set through ``cimrca batch`` and reports its time and peak memory.
+memory of each side's process tree (sampled every 0.2 s). ``--repeat K`` runs both sides K
+times, alternating, and reports the medians (the machine's speed drifts between runs).
+``--all`` also runs the whole data set through ``cimrca batch`` and reports its time and peak
+memory.
 
 State-scale mode (``--state N``): generates a State of N LEAs x ``--years`` school years
 (seed 7, cached under benchmarks/.work/), runs ``cimrca batch --force`` on its first
 ``--leas`` LEAs (default 100) for each ``--jobs`` value given (``--jobs 1 2``), and prints wall
-time, throughput, the peak memory of the whole process tree (the resident size of the batch,
-its workers and their kernels, summed, sampled with psutil every 0.2 s), the parent's own peak,
-and the hours for every LEA of the State (the fixed cost, plus every LEA at the measured
-seconds per LEA and worker). ``--compare`` runs the same number of LEAs of ``--data`` (the
-sample) just before each, side by side.
+time, throughput, the peak memory of the whole process tree (the batch, its workers and their
+kernels, summed, sampled with psutil every 0.2 s: resident size and proportional set size,
+see :class:`Memory`), the parent's own peak, the peak of the packet phase, the memory each
+extra job adds there, and the hours for every LEA of the State (the fixed cost, plus every LEA
+at the measured seconds per LEA and worker). ``--compare`` runs the same number of LEAs of
+``--data`` (the sample) just before each, side by side.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -42,45 +47,66 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_SECONDS = 0.2
 
 
-def _tree_rss(pid: int) -> tuple[int, int]:
-    """Resident memory (bytes) of ``pid`` with all its descendants summed, and of ``pid`` alone."""
-    import psutil
+@dataclass
+class Memory:
+    """Peak memory of a process tree, in bytes, sampled every :data:`SAMPLE_SECONDS`.
 
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0, 0
-    total = own = 0
-    for proc in procs:
+    ``rss``: resident size summed over the tree (a page shared by several processes, such as
+    a library's code, counts once per process); ``pss``: proportional set size summed (a shared
+    page is divided among the processes sharing it, so the sum is what the tree takes from the
+    machine; Linux only, else equal to ``rss``); ``own``: the command's own process;
+    ``packets_rss``/``packets_pss``: the peaks while a Jupyter kernel runs (the packet phase,
+    which grows with ``--jobs``).
+    """
+
+    rss: int = 0
+    pss: int = 0
+    own: int = 0
+    packets_rss: int = 0
+    packets_pss: int = 0
+
+    def sample(self, pid: int) -> None:
+        import psutil
+
         try:
-            rss = proc.memory_info().rss
+            root = psutil.Process(pid)
+            procs = [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
-            continue
-        total += rss
-        own = rss if proc.pid == pid else own
-    return total, own
+            return
+        rss = pss = 0
+        kernel = False
+        for proc in procs:
+            try:
+                info = proc.memory_full_info()
+                kernel = kernel or "ipykernel" in " ".join(proc.cmdline())
+            except psutil.Error:
+                continue
+            rss += info.rss
+            pss += getattr(info, "pss", info.rss)
+            if proc.pid == pid:
+                self.own = max(self.own, info.rss)
+        self.rss, self.pss = max(self.rss, rss), max(self.pss, pss)
+        if kernel:
+            self.packets_rss = max(self.packets_rss, rss)
+            self.packets_pss = max(self.packets_pss, pss)
 
 
 def _run(args: list[str]) -> tuple[float, int, int]:
     """Run a command; return (seconds, peak tree RSS in bytes, exit status)."""
-    seconds, peak, _, status = _run_measured(args)
-    return seconds, peak, status
+    seconds, memory, status = _run_measured(args)
+    return seconds, memory.rss, status
 
 
-def _run_measured(args: list[str]) -> tuple[float, int, int, int]:
-    """Run a command; return (seconds, peak RSS of the whole tree, peak RSS of the command's own
-    process, exit status), the tree's memory summed over its processes every 0.2 s."""
-    peak = own_peak = 0
+def _run_measured(args: list[str]) -> tuple[float, Memory, int]:
+    """Run a command; return (seconds, its tree's peak :class:`Memory`, exit status)."""
+    memory = Memory()
     started = time.monotonic()
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak, own_peak
         while not done.is_set():
-            total, own = _tree_rss(proc.pid)
-            peak, own_peak = max(peak, total), max(own_peak, own)
+            memory.sample(proc.pid)
             time.sleep(SAMPLE_SECONDS)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -88,7 +114,7 @@ def _run_measured(args: list[str]) -> tuple[float, int, int, int]:
     status = proc.wait()
     done.set()
     thread.join()
-    return time.monotonic() - started, peak, own_peak, status
+    return time.monotonic() - started, memory, status
 
 
 def _papermill_loop(data: Path, leas: list[str], out: Path, kernel: str) -> tuple[float, int]:
@@ -123,13 +149,12 @@ def _batch_run(data: Path, n: int, out: Path, jobs: int) -> dict[str, float]:
     leas = sorted(pd.read_csv(data / "leas.csv", dtype=str)["lea_id"])[:n]
     args = [sys.executable, "-m", "cimrca", "batch", str(data), "--out", str(out), "--force"]
     args += [a for lea in leas for a in ("--lea", lea)] + ["--jobs", str(jobs)]
-    seconds, peak, own, status = _run_measured(args)
+    seconds, memory, status = _run_measured(args)
     if status != 0:
         raise SystemExit(f"cimrca batch failed (exit {status}): {' '.join(args)}")
     manifest = pd.read_csv(out / "manifest.csv", dtype={"lea_id": str})
     packet_seconds = float(manifest.loc[manifest["lea_id"].isin(leas), "seconds"].sum())
-    return {"n": len(leas), "seconds": seconds, "peak": peak, "parent": own,
-            "packets": packet_seconds}  # fmt: skip
+    return {"n": len(leas), "seconds": seconds, "memory": memory, "packets": packet_seconds}
 
 
 def state_scale(args: argparse.Namespace) -> int:
@@ -150,16 +175,28 @@ def state_scale(args: argparse.Namespace) -> int:
             label = f"State {args.state}, {n} LEAs, --jobs {jobs}"
             runs.append((label, _batch_run(data, n, Path(tmp) / f"b{jobs}", jobs)))
             print(f"  {label}: {runs[-1][1]['seconds']:.1f} s", flush=True)
-    print(f"{os.cpu_count()} cores; peak memory is the resident size summed over the tree")
-    print(f"{'':36}{'seconds':>9}{'LEAs/min':>10}{'tree MB':>9}{'parent MB':>10}{'whole h':>9}")
+    mb = 2**20
+    print(f"{os.cpu_count()} cores; memory: peaks summed over the process tree, MB (RSS counts a "
+          "shared page once per process, PSS divides it among them)")  # fmt: skip
+    print(f"{'':36}{'seconds':>8}{'LEAs/min':>9}{'RSS':>6}{'PSS':>6}{'parent':>7}"
+          f"{'packets RSS':>12}{'PSS':>6}{'whole h':>8}")  # fmt: skip
     for label, r in runs:
-        jobs = int(label.rsplit(" ", 1)[1])
+        jobs, m = int(label.rsplit(" ", 1)[1]), r["memory"]
         # the fixed cost is what the packets' own seconds (spread over the workers) leave
         per_lea = r["packets"] / r["n"] / jobs
         fixed = max(r["seconds"] - per_lea * r["n"], 0.0)
         hours = (fixed + per_lea * n_all) / 3600 if label.startswith("State") else float("nan")
-        print(f"{label:36}{r['seconds']:9.1f}{60 * r['n'] / r['seconds']:10.1f}"
-              f"{r['peak'] / 2**20:9.0f}{r['parent'] / 2**20:10.0f}{hours:9.1f}")  # fmt: skip
+        print(f"{label:36}{r['seconds']:8.1f}{60 * r['n'] / r['seconds']:9.1f}{m.rss / mb:6.0f}"
+              f"{m.pss / mb:6.0f}{m.own / mb:7.0f}{m.packets_rss / mb:12.0f}"
+              f"{m.packets_pss / mb:6.0f}{hours:8.1f}")  # fmt: skip
+    state = [(int(label.rsplit(" ", 1)[1]), r["memory"]) for label, r in runs
+             if label.startswith("State")]  # fmt: skip
+    for (j0, m0), (j1, m1) in zip(state, state[1:], strict=False):
+        if j1 > j0:
+            extra = j1 - j0
+            print(f"--jobs {j0} to {j1}: packet phase +{(m1.packets_rss - m0.packets_rss) / extra / mb:.0f}"
+                  f" MB RSS, +{(m1.packets_pss - m0.packets_pss) / extra / mb:.0f} MB PSS per extra "
+                  "job (goal: under 300 MB)")  # fmt: skip
     if args.compare:
         for jobs in args.jobs:
             pair = [r for label, r in runs if label.endswith(f"--jobs {jobs}")]
@@ -180,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         "--jobs", type=int, nargs="+", default=[2], help="cimrca batch --jobs (default 2)"
     )
     parser.add_argument("--all", action="store_true", help="also run the whole data set")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run both sides this many times (medians)"
+    )
     parser.add_argument("--state", type=int, help="State-scale mode: a generated State of N LEAs")
     parser.add_argument("--years", type=int, default=5, help="school years of --state")
     parser.add_argument(
@@ -197,8 +237,17 @@ def main(argv: list[str] | None = None) -> int:
     kernel = default_kernel_name()
     with tempfile.TemporaryDirectory(prefix="cimrca-bench-") as tmp:
         print(f"{len(leas)} LEAs of {data}, kernel {kernel!r}, {os.cpu_count()} cores")
-        plain, plain_rss = _papermill_loop(data, leas, Path(tmp) / "plain", kernel)
-        fast, fast_rss = _batch(data, leas, Path(tmp) / "batch", args.jobs)
+        plains, fasts = [], []
+        for run in range(args.repeat):  # side by side, alternating: the machine's speed drifts
+            plain, plain_rss = _papermill_loop(data, leas, Path(tmp) / f"plain{run}", kernel)
+            fast, fast_rss = _batch(data, leas, Path(tmp) / f"batch{run}", args.jobs)
+            plains.append(plain)
+            fasts.append(fast)
+            print(f"  run {run + 1}: papermill loop {plain:.1f} s, cimrca batch {fast:.1f} s, "
+                  f"{plain / fast:.1f}x", flush=True)  # fmt: skip
+        plain, fast = statistics.median(plains), statistics.median(fasts)
+        if args.repeat > 1:
+            print(f"medians of {args.repeat} runs:")
         print(f"{'':28}{'seconds':>9}{'LEAs/min':>10}{'peak MB':>9}")
         for name, sec, rss in (
             ("plain papermill loop", plain, plain_rss),
