@@ -565,34 +565,38 @@ def run_batch(
         from ..monitoring import monitoring_rules
 
         monitoring_rules(prof)  # a profile without monitoring levels cannot choose CIM LEAs
-    ds = load_dataset(Path(data_dir).resolve())
-    chosen = select_leas(ds.leas, lea_ids=lea_ids, selpa=selpa, shard=shard_t)
+    data_path = Path(data_dir).resolve()
     out = _open_out_dir(Path(out_dir))
-    # the store first: a bad --annotations path fails before anything is written
-    store = AnnotationStore(Path(annotations).resolve() if annotations else out.annotations_store)
-    summary = BatchSummary(out_dir=out.root)
-    if out.manifest.is_file() and out.manifest.stat().st_size == 0:
-        summary.warnings.append(
-            f"{out.manifest} was empty (0 bytes, a run stopped by a full disk?); it is rebuilt "
-            "from this run, and every chosen LEA is run again"
-        )
     kernel = kernel_name or default_kernel_name()
-    n_jobs, summary.workers = default_jobs() if jobs is None else (jobs, f"{jobs} worker(s)")
-    if scheduler:
-        summary.workers = f"Dask scheduler {scheduler}"
+    n_jobs, workers = default_jobs() if jobs is None else (jobs, f"{jobs} worker(s)")
     run_folder = _make_run_folder()
     early_pool: Any = None
     pool: Any = None
     run: _Run | None = None
+    store: AnnotationStore | None = None
     try:
-        # When every chosen LEA will run (a first run, or --force), start the workers now:
-        # their kernels start and import while the statewide tables are computed below.
-        first_run = read_manifest(out.root)["lea_id"].isin(chosen).sum() == 0
-        # A large State's statewide step is the run's peak of memory: its workers start after
-        # it, so the tree never holds both (issue 13)
-        small = _data_bytes(ds.path) <= EARLY_START_BYTES
-        if scheduler is None and chosen and (force or first_run) and small:
-            early_pool = LocalPool(min(n_jobs, len(chosen) + 1), kernel, run_folder)
+        # When every chosen LEA will run (a first run, or --force), start the workers first:
+        # their kernels start and import while the data set is loaded and the statewide tables
+        # are computed. A large State's statewide step is the run's peak of memory: its workers
+        # start after it, so the tree never holds both (issue 13).
+        if scheduler is None and _data_bytes(data_path) <= EARLY_START_BYTES:
+            early_pool = _early_pool(
+                out, lea_ids, selpa, shard_t, force, n_jobs, kernel, run_folder
+            )
+        ds = load_dataset(data_path)
+        chosen = select_leas(ds.leas, lea_ids=lea_ids, selpa=selpa, shard=shard_t)
+        # the store first: a bad --annotations path fails before anything is written
+        store = AnnotationStore(
+            Path(annotations).resolve() if annotations else out.annotations_store
+        )
+        summary = BatchSummary(out_dir=out.root, workers=workers)
+        if scheduler:
+            summary.workers = f"Dask scheduler {scheduler}"
+        if out.manifest.is_file() and out.manifest.stat().st_size == 0:
+            summary.warnings.append(
+                f"{out.manifest} was empty (0 bytes, a run stopped by a full disk?); it is "
+                "rebuilt from this run, and every chosen LEA is run again"
+            )
         state = prepare_statewide(
             ds, prof, profile_arg, out, lea_ids=chosen, keep_results=False, write_csv=False
         )
@@ -639,10 +643,33 @@ def run_batch(
             p.close()
         if run is not None:
             run.progress.close()
-        store.close()
+        if store is not None:
+            store.close()
         shutil.rmtree(run_folder, ignore_errors=True)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _early_pool(
+    out: OutputLayout,
+    lea_ids: Sequence[str],
+    selpa: str | None,
+    shard: tuple[int, int] | None,
+    force: bool,
+    n_jobs: int,
+    kernel: str,
+    run_folder: Path,
+) -> LocalPool | None:
+    """Local workers started before the data set is loaded, when every chosen LEA will run:
+    with ``--force``, when the manifest has no row, or when it holds none of ``lea_ids`` (the
+    LEAs chosen by code alone). ``None`` when some may be skipped."""
+    if not force:
+        done = read_manifest(out.root)["lea_id"]
+        if len(done) and (not lea_ids or selpa or shard or done.isin(lea_ids).any()):
+            return None
+    # the LEAs asked for by code, and the state overview; else as many as --jobs allows
+    needed = len(lea_ids) + 1 if lea_ids and not (selpa or shard) else n_jobs
+    return LocalPool(min(n_jobs, needed), kernel, run_folder)
 
 
 def _data_bytes(folder: Path | None) -> int:
