@@ -466,6 +466,27 @@ def _small_executed_notebook(path: Path) -> Path:
     return path
 
 
+def test_packet_exporter_gives_nbconvert_s_page(tmp_path):
+    """The packet's exporter leaves out nbconvert's BeautifulSoup pass (two thirds of the
+    rendering); its page, read the way that pass writes it, is the stock exporter's page:
+    the same elements, alternative texts and focusable outputs."""
+    from bs4 import BeautifulSoup
+    from nbconvert import HTMLExporter
+
+    from cimrca.runner.html import TEMPLATE_NAME, _html_exporter, _template_dir
+
+    nb = nbformat.read(_small_executed_notebook(tmp_path / "small.ipynb"), as_version=4)
+    stock = HTMLExporter(
+        template_name=TEMPLATE_NAME, extra_template_basedirs=[str(_template_dir())],
+        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+        embed_images=True,
+    )  # fmt: skip
+    expected, _ = stock.from_notebook_node(nb)
+    page, _ = _html_exporter(str(_template_dir())).from_notebook_node(nb)
+    assert str(BeautifulSoup(page, features="html.parser")) == expected
+    assert page.count('tabindex="0"') == expected.count('tabindex="0"') > 0
+
+
 def test_render_html_is_offline_and_codeless(tmp_path):
     nb_path = _small_executed_notebook(tmp_path / "small.ipynb")
     page_path = cp.render_html(nb_path, tmp_path / "small.html")
