@@ -40,7 +40,9 @@ STEPS = (
 def _statewide(data: Path, out: Path) -> tuple[Path, Path]:
     """``results.parquet`` and ``indicators.parquet`` of a batch of ``data`` in ``out``."""
     results, indicators = out / "results.parquet", out / "indicators.parquet"
-    if not results.exists():
+    if not all(
+        p.exists() for p in (results, indicators, out / ".lea_tables" / "indicators.parquet")
+    ):
         subprocess.run(
             [sys.executable, "-m", "cimrca", "batch", str(data), "--out", str(out), "--lea",
              DEFAULT_LEAS[0]],

@@ -260,8 +260,9 @@ def compute_results(
     }
     results = pd.DataFrame(columns)
     results["profile"] = profile.name
+    # pandas copies attrs into every frame derived from this one (a deep copy per operation),
+    # so they hold the few notes only; the profile's name is the `profile` column
     results.attrs["notes"] = notes + list(dataset.notes)
-    results.attrs["profile"] = profile.to_dict()
     return results
 
 
