@@ -405,6 +405,8 @@ def _drive(pool: Any, tasks: deque[LeaTask], run: _Run, timeout: float) -> None:
         done = pool.poll(wait)
         inflight -= len(done)
         submit_ready()
+        if not tasks and not ready:
+            pool.release_idle()  # a worker with nothing left stops while the others finish
         for task, outcome in done:
             if outcome is None:
                 if retries.get(task.key, 0) < WORKER_RETRIES:

@@ -275,13 +275,23 @@ class LocalPool:
             daemon=True,
         )
         proc.start()
-        return {"proc": proc, "tasks": tasks, "task": None, "since": 0.0}
+        return {"proc": proc, "tasks": tasks, "task": None, "since": 0.0, "released": False}
 
     def capacity(self) -> int:
-        return sum(w["task"] is None for w in self.workers)
+        return sum(w["task"] is None and not w["released"] for w in self.workers)
+
+    def release_idle(self) -> None:
+        """Let every idle worker stop now (nothing is left to give it): its kernel shuts down
+        while the other workers finish their last notebooks."""
+        for worker in self.workers:
+            if worker["task"] is None and not worker["released"]:
+                worker["tasks"].put(None)
+                worker["released"] = True
 
     def submit(self, task: LeaTask) -> None:
-        slot = next(i for i, w in enumerate(self.workers) if w["task"] is None)
+        slot = next(
+            i for i, w in enumerate(self.workers) if w["task"] is None and not w["released"]
+        )
         worker = self.workers[slot]
         worker["task"], worker["since"] = task, time.monotonic()
         worker["tasks"].put(task)
@@ -322,9 +332,7 @@ class LocalPool:
                 _kill_worker(worker["proc"])
 
     def close(self) -> None:
-        for worker in self.workers:
-            if worker["proc"].is_alive() and worker["task"] is None:
-                worker["tasks"].put(None)
+        self.release_idle()
         for worker in self.workers:
             worker["proc"].join(15)
             if worker["proc"].is_alive():
@@ -353,6 +361,9 @@ class DaskPool:
 
     def capacity(self) -> int:
         return max(self.slots - len(self.futures), 0)
+
+    def release_idle(self) -> None:
+        """Dask workers stay up; their kernels are stopped by :meth:`close`."""
 
     def submit(self, task: LeaTask) -> None:
         future = self.client.submit(
