@@ -42,8 +42,10 @@ __all__ = ["BatchSummary", "run_batch", "run_batch_cli"]
 WORKER_RETRIES = 1
 #: Seconds between checks of the running tasks' wall-clock limits.
 POLL_SECONDS = 0.2
-#: Data sets up to this size (their CSV files) start the workers while the statewide tables
-#: are computed; larger ones after, when the batch has given that memory back.
+#: Data sets up to this size (their CSV files) start the workers, and their kernels import the
+#: packet's modules, while the statewide tables are computed; for larger ones the kernels wait
+#: for their first notebook to import them, so the tree stays small while the batch holds the
+#: State (a worker and a bare kernel are about 130 MB, a kernel with its imports 250 MB more).
 EARLY_START_BYTES = 16 * 2**20
 #: Memory one local worker (its process and its kernel) needs at most, for the default --jobs.
 WORKER_MEMORY_BYTES = 600 * 2**20
@@ -578,12 +580,13 @@ def run_batch(
     store: AnnotationStore | None = None
     try:
         # When every chosen LEA will run (a first run, or --force), start the workers first:
-        # their kernels start and import while the data set is loaded and the statewide tables
-        # are computed. A large State's statewide step is the run's peak of memory: its workers
-        # start after it, so the tree never holds both (issue 13).
-        if scheduler is None and _data_bytes(data_path) <= EARLY_START_BYTES:
+        # their kernels start while the data set is loaded and the statewide tables are
+        # computed. A large State's statewide step is the run's peak of memory: its kernels
+        # import the packet's modules with their first notebook, after it (issue 13).
+        if scheduler is None:
+            small = _data_bytes(data_path) <= EARLY_START_BYTES
             early_pool = _early_pool(
-                out, lea_ids, selpa, shard_t, force, n_jobs, kernel, run_folder
+                out, lea_ids, selpa, shard_t, force, n_jobs, kernel, run_folder, preload=small
             )
         ds = load_dataset(data_path)
         chosen = select_leas(ds.leas, lea_ids=lea_ids, selpa=selpa, shard=shard_t)
@@ -661,6 +664,8 @@ def _early_pool(
     n_jobs: int,
     kernel: str,
     run_folder: Path,
+    *,
+    preload: bool,
 ) -> LocalPool | None:
     """Local workers started before the data set is loaded, when every chosen LEA will run:
     with ``--force``, when the manifest has no row, or when it holds none of ``lea_ids`` (the
@@ -671,7 +676,7 @@ def _early_pool(
             return None
     # the LEAs asked for by code, and the state overview; else as many as --jobs allows
     needed = len(lea_ids) + 1 if lea_ids and not (selpa or shard) else n_jobs
-    return LocalPool(min(n_jobs, needed), kernel, run_folder)
+    return LocalPool(min(n_jobs, needed), kernel, run_folder, preload=preload)
 
 
 def _data_bytes(folder: Path | None) -> int:

@@ -208,12 +208,15 @@ def _worker_main(
     parent_pid: int,
     kernel_name: str,
     kernel_folder: str = "",
+    preload: bool = True,
 ) -> None:
     """Loop of a local worker process: run tasks until ``None``; report to ``results``.
 
-    Before the first task the worker imports papermill while its kernel starts and imports the
-    packet's modules, so both heavy start-ups overlap and happen once per worker. Its kernels'
-    files go to ``kernel_folder`` (the batch's per-run folder), when given.
+    Before the first task the worker imports papermill while its kernel starts and, with
+    ``preload``, imports the packet's modules, so both heavy start-ups overlap and happen once
+    per worker (without it, the kernel imports them before its first notebook: a pool started
+    while the batch holds a large State stays small until then). Its kernels' files go to
+    ``kernel_folder`` (the batch's per-run folder), when given.
     """
     # Ctrl-C reaches every process of the terminal's group: the parent stops the batch and
     # kills the workers, which must not print tracebacks of their own
@@ -234,7 +237,8 @@ def _worker_main(
     try:
         kernel = _warm_kernel(kernel_name)
         kernel.start()
-        kernel.preload()
+        if preload:
+            kernel.preload()
     except Exception:  # noqa: BLE001 - the first task retries the start and reports
         pass
     importer.join()
@@ -258,9 +262,12 @@ def _kill_worker(proc: Any) -> None:
 class LocalPool:
     """Worker processes started with ``spawn``, one task at a time each, killed on timeout."""
 
-    def __init__(self, jobs: int, kernel_name: str, kernel_folder: str | Path = "") -> None:
+    def __init__(
+        self, jobs: int, kernel_name: str, kernel_folder: str | Path = "", *, preload: bool = True
+    ) -> None:
         self.kernel_name = kernel_name
         self.kernel_folder = str(kernel_folder)
+        self.preload = preload
         self.ctx = mp.get_context("spawn")
         self.results = self.ctx.Queue()
         self.jobs = self.slots = jobs
@@ -270,7 +277,15 @@ class LocalPool:
         tasks = self.ctx.SimpleQueue()
         proc = self.ctx.Process(
             target=_worker_main,
-            args=(slot, tasks, self.results, os.getpid(), self.kernel_name, self.kernel_folder),
+            args=(
+                slot,
+                tasks,
+                self.results,
+                os.getpid(),
+                self.kernel_name,
+                self.kernel_folder,
+                self.preload,
+            ),  # fmt: skip
             name=f"cimrca-batch-{slot}",
             daemon=True,
         )

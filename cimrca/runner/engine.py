@@ -114,10 +114,9 @@ atexit.register(_remove_own_dir)
 # Clears what a notebook defined (every name but IPython's own) and the output cache, closes
 # figures and sets the counter back to 1, binding no name itself; then collects the notebook's
 # cyclic garbage (figures, frames) and gives the freed memory back to the system, so a kernel
-# stays at the size of the packet it runs, not of the largest table it ever held. What is
-# alive after a reset (modules, caches) is frozen out of later collections, which then take
-# milliseconds, not the tenth of a second of a collection over every module's objects (and
-# `%reset -f`'s several full collections took half a second per LEA).
+# stays at the size of the packet it runs, not of the largest table it ever held. The
+# collection takes milliseconds: the modules' own objects were frozen out of it by
+# :meth:`WarmKernel.preload` (`%reset -f`'s full collections took half a second per LEA).
 _RESET_CODE = """\
 if "matplotlib.pyplot" in __import__("sys").modules:
     __import__("sys").modules["matplotlib.pyplot"].close("all")
@@ -128,7 +127,6 @@ if "matplotlib.pyplot" in __import__("sys").modules:
     setattr(ip, "execution_count", 1),
 ))(get_ipython())
 __import__("gc").collect()
-__import__("gc").freeze()
 __import__("cimrca.processes", fromlist=["trim_memory"]).trim_memory()
 """
 
@@ -226,6 +224,7 @@ class WarmKernel:
         self.kc: Any = None
         self.runs = 0
         self.starts = 0
+        self.preloaded = False
         atexit.register(self.shutdown)
 
     @property
@@ -265,6 +264,7 @@ class WarmKernel:
                 continue
             self.km, self.kc = km, kc
             self.runs = 0
+            self.preloaded = False
             self.starts += 1
             return
         raise TransientKernelError(
@@ -273,17 +273,23 @@ class WarmKernel:
         )
 
     def preload(self, modules: tuple[str, ...] = PRELOAD_MODULES) -> None:
-        """Import ``modules`` in the kernel (binding no name), so the first notebook is fast.
+        """Import ``modules`` in the kernel (binding no name), so the first notebook is fast,
+        and freeze what exists then (the modules' objects) out of the garbage collector's way:
+        the collection after each notebook then looks at that notebook's objects only.
 
         A module that cannot be imported is ignored: the notebook reports it if it needs it.
+        Objects made later are never frozen, so a notebook's garbage (figures emptied for the
+        next LEA, evicted cache entries) is always collected.
         """
         code = "".join(
             f"try:\n    __import__({m!r})\nexcept ImportError:\n    pass\n" for m in modules
         )
+        code += "__import__('gc').freeze()\n"
         self.kc.execute_interactive(
             code, silent=True, store_history=False, timeout=self.startup_timeout,
             output_hook=lambda msg: None,
         )  # fmt: skip
+        self.preloaded = True
 
     def reset(self) -> None:
         """Clear the namespace and figures; the kernel keeps its imported modules."""
@@ -298,7 +304,8 @@ class WarmKernel:
             raise TransientKernelError(f"resetting the kernel failed: {reply['content']}")
 
     def ready(self) -> None:
-        """Make the kernel ready for the next notebook: start, restart or reset it."""
+        """Make the kernel ready for the next notebook: start, restart or reset it, and
+        preload it when it has not been."""
         if not self.alive() or self.runs >= self.restart_every:
             self.start()
         elif self.runs:
@@ -308,6 +315,8 @@ class WarmKernel:
                 if not is_transient(exc) and not isinstance(exc, TimeoutError):
                     raise
                 self.start()
+        if not self.preloaded:
+            self.preload()
 
     def kill(self) -> None:
         """Kill the kernel process and its children at once (used when the worker must stop now)."""
