@@ -45,6 +45,9 @@ from generated import generated_state
 ROOT = Path(__file__).resolve().parent.parent
 #: Seconds between memory samples of a running process tree.
 SAMPLE_SECONDS = 0.2
+#: A kernel's resident size once it has imported pandas, matplotlib and cimrca (a bare kernel
+#: is about 55 MB, a loaded one 250 MB or more).
+KERNEL_LOADED_BYTES = 150 * 2**20
 
 
 @dataclass
@@ -54,9 +57,10 @@ class Memory:
     ``rss``: resident size summed over the tree (a page shared by several processes, such as
     a library's code, counts once per process); ``pss``: proportional set size summed (a shared
     page is divided among the processes sharing it, so the sum is what the tree takes from the
-    machine; Linux only, and only when sampled with ``pss=True``, else equal to ``rss``);
-    ``own``: the command's own process; ``packets_rss``/``packets_pss``: the peaks while a
-    Jupyter kernel runs (the packet phase, which grows with ``--jobs``).
+    machine; Linux only, and only when sampled ``with_pss``, else equal to ``rss``);
+    ``own``: the command's own process; ``packets_rss``/``packets_pss``: the peaks from the
+    moment a kernel holds the packet's modules (over :data:`KERNEL_LOADED_BYTES`; the packet
+    phase, which grows with ``--jobs``).
     """
 
     rss: int = 0
@@ -64,10 +68,11 @@ class Memory:
     own: int = 0
     packets_rss: int = 0
     packets_pss: int = 0
+    in_packets: bool = False
 
-    def sample(self, pid: int, *, pss: bool = False) -> None:
-        """One sample; ``pss``: read proportional set sizes too (about 2 ms per process, so
-        the speed comparison leaves it out)."""
+    def sample(self, pid: int, *, with_pss: bool = False) -> None:
+        """One sample; ``with_pss``: read proportional set sizes too (about 2 ms per process,
+        so the speed comparison leaves it out)."""
         import psutil
 
         try:
@@ -76,11 +81,11 @@ class Memory:
         except psutil.NoSuchProcess:
             return
         rss = pss = 0
-        kernel = False
         for proc in procs:
             try:
-                info = proc.memory_full_info() if pss else proc.memory_info()
-                kernel = kernel or "ipykernel" in " ".join(proc.cmdline())
+                info = proc.memory_full_info() if with_pss else proc.memory_info()
+                if info.rss > KERNEL_LOADED_BYTES and "ipykernel" in " ".join(proc.cmdline()):
+                    self.in_packets = True
             except psutil.Error:
                 continue
             rss += info.rss
@@ -88,7 +93,7 @@ class Memory:
             if proc.pid == pid:
                 self.own = max(self.own, info.rss)
         self.rss, self.pss = max(self.rss, rss), max(self.pss, pss)
-        if kernel:
+        if self.in_packets:
             self.packets_rss = max(self.packets_rss, rss)
             self.packets_pss = max(self.packets_pss, pss)
 
@@ -99,7 +104,7 @@ def _run(args: list[str]) -> tuple[float, int, int]:
     return seconds, memory.rss, status
 
 
-def _run_measured(args: list[str], *, pss: bool = False) -> tuple[float, Memory, int]:
+def _run_measured(args: list[str], *, with_pss: bool = False) -> tuple[float, Memory, int]:
     """Run a command; return (seconds, its tree's peak :class:`Memory`, exit status)."""
     memory = Memory()
     started = time.monotonic()
@@ -108,7 +113,7 @@ def _run_measured(args: list[str], *, pss: bool = False) -> tuple[float, Memory,
 
     def sample() -> None:
         while not done.is_set():
-            memory.sample(proc.pid, pss=pss)
+            memory.sample(proc.pid, with_pss=with_pss)
             time.sleep(SAMPLE_SECONDS)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -151,7 +156,7 @@ def _batch_run(data: Path, n: int, out: Path, jobs: int) -> dict[str, float]:
     leas = sorted(pd.read_csv(data / "leas.csv", dtype=str)["lea_id"])[:n]
     args = [sys.executable, "-m", "cimrca", "batch", str(data), "--out", str(out), "--force"]
     args += [a for lea in leas for a in ("--lea", lea)] + ["--jobs", str(jobs)]
-    seconds, memory, status = _run_measured(args, pss=True)
+    seconds, memory, status = _run_measured(args, with_pss=True)
     if status != 0:
         raise SystemExit(f"cimrca batch failed (exit {status}): {' '.join(args)}")
     manifest = pd.read_csv(out / "manifest.csv", dtype={"lea_id": str})
