@@ -516,7 +516,8 @@ def run_batch(
     lea_ids, selpa, shard
         Which LEAs (:func:`~cimrca.batch.plan.select_leas`); ``shard`` as ``"I/N"``.
     jobs
-        Local worker processes (default: the number of cores). Ignored with ``scheduler``.
+        Local worker processes (default: :func:`default_jobs`, one per core as memory allows).
+        Ignored with ``scheduler``.
     profile
         Profile name or YAML path.
     force
