@@ -375,7 +375,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cimrca {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
-        print("cimrca: interrupted", file=sys.stderr)
+        again = (
+            "; run the same command again to continue (finished LEAs are kept and skipped)"
+            if args.command == "batch"
+            else ""
+        )
+        print(f"cimrca: interrupted{again}", file=sys.stderr)
         return 130
     except OSError as exc:
         # a full disk, a read-only medium or a refused write met while writing outputs: one

@@ -67,9 +67,11 @@ def test_parse_shard():
     assert parse_shard("1/1") == (1, 1)
     assert parse_shard("3/4") == (3, 4)
     assert parse_shard(None) is None
-    for bad in ("0/2", "3/2", "a/b", "1", "1/2/3"):
+    for bad in ("0/2", "3/2", "a/b", "1", "1/2/3", "1/0"):
         with pytest.raises(UsageError, match="--shard"):
             parse_shard(bad)
+    with pytest.raises(UsageError, match="N \\(the number of shards\\) must be at least 1"):
+        parse_shard("1/0")
 
 
 def test_select_leas_shards_disjoint_and_complete():
@@ -168,10 +170,16 @@ def test_rerun_skips_then_force_redoes(first_run):
     proc = _batch(out, check=0)
     assert time.monotonic() - started < first_seconds
     assert "3 skipped" in proc.stdout, proc.stdout
+    assert "no workers: nothing to run" in proc.stdout, proc.stdout
     assert set(_manifest(out)["status"]) == {"skipped"}
     after = {lea: (out / "leas" / lea / f"{lea}.html").stat().st_mtime_ns for lea in LEAS}
     assert after == before
-    proc = _batch(out, "--force", leas=[IDENTIFIED], check=0)
+    # a fractional --timeout works (papermill takes whole seconds); workers beyond the
+    # notebooks to run are not started, and the summary says how many were
+    proc = _batch(out, "--force", "--timeout", "599.5", "--jobs", "4", leas=[IDENTIFIED], check=0)
+    assert "4 workers (" in proc.stdout and "; 2 started for 2 notebook(s)" in proc.stdout, (
+        proc.stdout
+    )
     m = _manifest(out)
     assert m.loc[IDENTIFIED, "status"] == "ok"
     assert (out / "leas" / IDENTIFIED / f"{IDENTIFIED}.html").stat().st_mtime_ns > before[

@@ -251,7 +251,8 @@ def test_ctrl_c_mid_run(built, tmp_path):
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stdout + stderr
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
-    assert stderr.strip().splitlines()[-1] == "cimrca: interrupted"
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("cimrca: interrupted; run the same command again to continue"), last
     time.sleep(1)
     rerun_is_clean(out, built[1])
 

@@ -180,6 +180,11 @@ def test_default_jobs_from_cores_and_memory(monkeypatch):
     monkeypatch.setattr(psutil, "virtual_memory", lambda: Tight())
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     assert default_jobs() == (1, "1 worker (8 cores, 2 GB free, limited by memory: 600 MB each)")
+    # an explicit --jobs is lowered to what memory holds, and the summary says so
+    assert default_jobs(500) == (
+        1, "1 worker (8 cores, 2 GB free, limited by memory: 600 MB each; --jobs 500 asked)"
+    )  # fmt: skip
+    assert default_jobs(1) == (1, "1 worker (8 cores, 2 GB free)")
     summary = BatchSummary(out_dir=SAMPLE, workers=default_jobs()[1])
     assert "  1 worker (8 cores" in summary.text()
 
@@ -339,3 +344,17 @@ def test_funnel_rows_of_an_lea_whose_latest_year_is_earlier(sample, tmp_path):
             ]
             part = rows[(rows["school_year"] == year) & (rows["category"] == category)]
             pd.testing.assert_frame_equal(part.reset_index(drop=True), whole.reset_index(drop=True))
+
+
+def test_early_workers_never_outnumber_the_notebooks(tmp_path):
+    """Workers started before the LEAs are known are capped by what the run can hold: the LEAs
+    asked for, or the LEAs of leas.csv (of one shard), plus the state overview."""
+    from cimrca.batch.run import _most_notebooks
+
+    (tmp_path / "leas.csv").write_text(
+        "lea_id,lea_name\n" + "".join(f"{i:07d},LEA {i}\n" for i in range(230)), encoding="utf-8"
+    )
+    assert _most_notebooks(tmp_path, ["0000001", "0000002"], None, None) == 3
+    assert _most_notebooks(tmp_path, [], None, (1, 100)) == 4  # 230 LEAs: 3 in a shard
+    assert _most_notebooks(tmp_path, [], "North", None) == 231
+    assert _most_notebooks(tmp_path / "missing", [], None, None) == 1

@@ -47,6 +47,8 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
         raise UsageError(
             f"--shard must be I/N with whole numbers, e.g. 1/4, found {text!r}."
         ) from None
+    if n < 1:
+        raise UsageError(f"--shard {text}: N (the number of shards) must be at least 1, e.g. 1/4.")
     if not 1 <= i <= n:
         raise UsageError(
             f"--shard {text}: I must be between 1 and N (1-based), e.g. 1/{max(n, 1)}."

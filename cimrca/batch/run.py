@@ -573,7 +573,7 @@ def run_batch(
     data_path = Path(data_dir).resolve()
     out = _open_out_dir(Path(out_dir))
     kernel = kernel_name or default_kernel_name()
-    n_jobs, workers = default_jobs() if jobs is None else (jobs, f"{jobs} worker(s)")
+    n_jobs, workers = default_jobs(jobs)
     run_folder = _make_run_folder()
     early_pool: Any = None
     pool: Any = None
@@ -587,8 +587,9 @@ def run_batch(
         if scheduler is None:
             small = _data_bytes(data_path) <= EARLY_START_BYTES
             early_pool = _early_pool(
-                out, lea_ids, selpa, shard_t, force, n_jobs, kernel, run_folder, preload=small
-            )
+                data_path, out, lea_ids, selpa, shard_t, force, n_jobs, kernel, run_folder,
+                preload=small,
+            )  # fmt: skip
         ds = load_dataset(data_path)
         chosen = select_leas(ds.leas, lea_ids=lea_ids, selpa=selpa, shard=shard_t)
         # the store first: a bad --annotations path fails before anything is written
@@ -634,7 +635,11 @@ def run_batch(
                 pool = DaskPool(scheduler)
             elif pool is None:
                 pool = LocalPool(min(n_jobs, len(tasks)), kernel, run_folder)
+            if isinstance(pool, LocalPool) and pool.jobs < n_jobs:
+                summary.workers += f"; {pool.jobs} started for {len(tasks)} notebook(s)"
             _drive(pool, tasks, run, timeout)
+        elif not scheduler:
+            summary.workers = "no workers: nothing to run"
         summary.open_conflicts = write_conflicts_csv(store, out.conflicts_csv)
         csv_writer.wait()
     except BaseException:
@@ -657,6 +662,7 @@ def run_batch(
 
 
 def _early_pool(
+    data_path: Path,
     out: OutputLayout,
     lea_ids: Sequence[str],
     selpa: str | None,
@@ -675,9 +681,29 @@ def _early_pool(
         done = read_manifest(out.root)["lea_id"]
         if len(done) and (not lea_ids or selpa or shard or done.isin(lea_ids).any()):
             return None
-    # the LEAs asked for by code, and the state overview; else as many as --jobs allows
-    needed = len(lea_ids) + 1 if lea_ids and not (selpa or shard) else n_jobs
-    return LocalPool(min(n_jobs, needed), kernel, run_folder, preload=preload)
+    workers = min(n_jobs, _most_notebooks(data_path, lea_ids, selpa, shard))
+    return LocalPool(workers, kernel, run_folder, preload=preload)
+
+
+def _most_notebooks(
+    data_path: Path, lea_ids: Sequence[str], selpa: str | None, shard: tuple[int, int] | None
+) -> int:
+    """The most notebooks a run can have before its LEAs are known (no more workers are
+    started): the LEAs asked for by code, else the LEAs of ``leas.csv`` (of one shard), and
+    the state overview."""
+    if lea_ids and not (selpa or shard):
+        return len(lea_ids) + 1
+    rows = _csv_rows(data_path / "leas.csv")
+    return (-(-rows // shard[1]) if shard else rows) + 1
+
+
+def _csv_rows(path: Path) -> int:
+    """Data rows of a CSV file (lines after the header); 0 when it cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            return max(sum(1 for line in fh if line.strip()) - 1, 0)
+    except OSError:
+        return 0
 
 
 def _data_bytes(folder: Path | None) -> int:
@@ -687,21 +713,26 @@ def _data_bytes(folder: Path | None) -> int:
     return sum(f.stat().st_size for f in Path(folder).glob("*.csv") if f.is_file())
 
 
-def default_jobs() -> tuple[int, str]:
-    """The default ``--jobs``: one worker per core, as many as the available memory holds.
+def default_jobs(asked: int | None = None) -> tuple[int, str]:
+    """The number of local workers: ``asked`` (``--jobs``), else one per core; never more than
+    the available memory holds.
 
     Each worker is counted at :data:`WORKER_MEMORY_BYTES` (its process and kernel with one
-    packet's tables; measured at about 400 MB in benchmarks/README.md), after
-    :data:`PARENT_MEMORY_BYTES` for the batch itself. Returns the number and the summary's
-    words for it, e.g. ``"2 workers (2 cores, 23 GB free)"``.
+    packet's tables; measured at about 360 MB in benchmarks/README.md), after
+    :data:`PARENT_MEMORY_BYTES` for the batch itself: a ``--jobs`` that would not fit is
+    lowered, and the summary says so. Returns the number and the summary's words for it, e.g.
+    ``"2 workers (2 cores, 23 GB free)"``.
     """
     import psutil
 
     cores = os.cpu_count() or 1
     free = psutil.virtual_memory().available
     fit = max(int((free - PARENT_MEMORY_BYTES) // WORKER_MEMORY_BYTES), 1)
-    jobs = min(cores, fit)
-    why = "" if jobs == cores else f", limited by memory: {WORKER_MEMORY_BYTES // 2**20} MB each"
+    wanted = asked if asked is not None else cores
+    jobs = min(wanted, fit)
+    why = "" if jobs == wanted else f", limited by memory: {WORKER_MEMORY_BYTES // 2**20} MB each"
+    if asked is not None and jobs < asked:
+        why += f"; --jobs {asked} asked"
     return jobs, (
         f"{jobs} worker{'s' if jobs != 1 else ''} ({cores} core{'s' if cores != 1 else ''}, "
         f"{free / 2**30:.0f} GB free{why})"

@@ -7,6 +7,7 @@ Local workers are processes started with ``spawn`` that each keep a warm kernel
 from __future__ import annotations
 
 import contextlib
+import math
 import multiprocessing as mp
 import os
 import queue
@@ -125,7 +126,7 @@ def run_task(task: LeaTask) -> dict[str, Any]:
                 engine_name=ENGINE_NAME,
                 kernel_name=task.kernel_name,
                 warm_kernel=kernel,
-                execution_timeout=task.timeout,
+                execution_timeout=math.ceil(task.timeout),  # papermill takes whole seconds
                 progress_bar=False,
                 log_output=False,
             )
