@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import shutil
 import tempfile
@@ -31,7 +30,7 @@ from ..methodology import compute_results, write_results
 from ..monitoring import compute_monitoring, write_monitoring
 from ..outputs import OutputLayout
 from ..profiles import Profile
-from .plan import per_lea_digest
+from .plan import per_lea_digest, sha256_file
 
 __all__ = [
     "Statewide",
@@ -153,14 +152,6 @@ def prepare_statewide(
     )
 
 
-def _sha256(parquet: Path) -> str:
-    h = hashlib.sha256()
-    with open(parquet, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def write_results_csv(out: OutputLayout) -> bool:
     """Write ``results.csv`` from ``results.parquet``, one row group at a time.
 
@@ -171,7 +162,7 @@ def write_results_csv(out: OutputLayout) -> bool:
     matches and the file is untouched since). Returns whether the file was written.
     """
     parquet, csv, stamp = out.results_parquet, out.results_csv, out.results_csv_stamp
-    source = _sha256(parquet)
+    source = sha256_file(parquet)
     if csv.is_file() and stamp.is_file():
         st = csv.stat()
         now = [source, str(st.st_size), str(st.st_mtime_ns)]
