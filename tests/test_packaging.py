@@ -36,23 +36,23 @@ def test_ruff_is_clean():
         assert done.returncode == 0, done.stdout + done.stderr
 
 
+def _loaded_after(code: str, modules: tuple[str, ...]) -> str:
+    """Which of ``modules`` a fresh interpreter has loaded after running ``code``."""
+    probe = f"import sys; {code}; print([m for m in {modules!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
+    return done.stdout.strip() or done.stderr
+
+
 def test_cli_starts_without_heavy_imports():
-    code = (
-        "import sys; import cimrca.cli as c; c.build_parser(); "
-        "heavy = [m for m in ('pandas', 'statsmodels', 'matplotlib', 'scipy', 'nbconvert') if m in sys.modules]; "
-        "print(heavy)"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+    heavy = ("pandas", "statsmodels", "matplotlib", "scipy", "nbconvert")
+    assert _loaded_after("import cimrca.cli as c; c.build_parser()", heavy) == "[]"
 
 
 def test_batch_worker_starts_without_the_packet_libraries():
     """A local batch worker runs papermill and nbconvert, not the packet: pandas, numpy,
     pyarrow and matplotlib load in its kernel only (issue 13: memory per extra job)."""
     code = (
-        "import sys; import cimrca.batch.workers as w; w._skip_iri_grammar(); "
-        "w._skip_hdfs_support(); w._warm_worker_imports(); import papermill.iorw, nbconvert; "
-        "print([m for m in ('pandas', 'numpy', 'pyarrow', 'matplotlib') if m in sys.modules])"
+        "import cimrca.batch.workers as w; w._skip_iri_grammar(); w._skip_hdfs_support(); "
+        "w._warm_worker_imports(); import papermill.iorw, nbconvert"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+    assert _loaded_after(code, ("pandas", "numpy", "pyarrow", "matplotlib")) == "[]"
