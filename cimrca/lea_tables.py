@@ -283,8 +283,8 @@ def packet_indicators(tables: LeaTables, lea_id: str, years: Iterable[str]) -> p
     """The rows of the statewide indicator results one LEA's packet uses, in the table's order.
 
     Read from :attr:`LeaTables.indicators`. The rows are the LEA's own (every year); every
-    LEA's rows of ``years`` (the packet's review year and the LEA's latest monitoring year: the
-    monitoring reasons rank the LEA among every LEA of one school year,
+    LEA's rows of ``years`` (the packet's review year, whose State rates the Indicators rows
+    show, and the year its monitoring reasons rank it among every LEA,
     :func:`cimrca.monitoring.reason_indicators`); and every row of a school year in which the
     LEA has none, so that the school years present are the table's
     (:func:`cimrca.indicators.indicator_sheet` has a column for each). Any filter of the LEA's

@@ -374,12 +374,19 @@ def _lea_monitoring(
     rows = monitoring[monitoring["lea_id"].astype(str) == str(lea_id)].reset_index(drop=True)
     if rows.empty or indicator_results is None:
         return rows, None
-    years = set(rows["school_year"].astype(str))
     reasons = reason_indicators(
         monitoring, indicator_results, profile, lea_id,
-        school_year=year if year in years else None,
+        school_year=_reasons_year(monitoring, lea_id, year),
     )  # fmt: skip
     return rows, reasons
+
+
+def _reasons_year(monitoring: pd.DataFrame, lea_id: str, year: str) -> str | None:
+    """The school year an LEA's monitoring reasons are read for: the packet's review year when
+    the LEA has a monitoring row of it, else the LEA's latest; ``None`` without rows."""
+    own = monitoring.loc[monitoring["lea_id"].astype(str) == str(lea_id), "school_year"]
+    years = set(own.astype(str))
+    return (year if year in years else max(years)) if years else None
 
 
 @functools.lru_cache(maxsize=4)
@@ -446,7 +453,8 @@ def _packet_indicators(
     lea_tables: Path, lea_id: str, results: pd.DataFrame, monitoring: pd.DataFrame | None
 ) -> pd.DataFrame:
     """:func:`cimrca.lea_tables.packet_indicators` for the school years :func:`build_packet`
-    ranks the LEA in: the packet's review year and the LEA's latest monitoring year."""
+    uses every LEA's rows of: the packet's review year (the Indicators rows' State rates) and
+    the year its monitoring reasons rank the LEA in (:func:`_reasons_year`)."""
     from ..lea_tables import LeaTables, packet_indicators
 
     tables = LeaTables(lea_tables)
@@ -455,11 +463,9 @@ def _packet_indicators(
             f"{tables.indicators} is missing: the batch that wrote {lea_tables} had no indicator "
             "results. Run the batch again."
         )
-    years = {packet_school_year(lea_slice(results, lea_id))}
-    if monitoring is not None:
-        own = monitoring.loc[monitoring["lea_id"].astype(str) == str(lea_id), "school_year"]
-        years.update([str(own.astype(str).max())] if len(own) else [])
-    return packet_indicators(tables, lea_id, years)
+    year = packet_school_year(lea_slice(results, lea_id))
+    ranked = _reasons_year(monitoring, lea_id, year) if monitoring is not None else None
+    return packet_indicators(tables, lea_id, {year} | ({ranked} if ranked else set()))
 
 
 def load_packet(
